@@ -1,0 +1,49 @@
+# Two commands on a fresh machine with Python 3.11: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+DEMO_DAYS ?= 14
+DEMO_START := $(shell date -u -d "-$$(( $(DEMO_DAYS) - 1 )) days" +%F)
+TODAY := $(shell date -u +%F)
+
+.PHONY: install demo test test-fast lint docs dev benchmark clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	CHAT_ANALYTICS_START_DATE=$${CHAT_ANALYTICS_START_DATE:-$(DEMO_START)} \
+		$(BIN)/chat-analytics generate --start $(DEMO_START) --days $(DEMO_DAYS)
+	CHAT_ANALYTICS_START_DATE=$${CHAT_ANALYTICS_START_DATE:-$(DEMO_START)} \
+		$(BIN)/chat-analytics materialize --start $(DEMO_START) --end $(TODAY)
+	$(BIN)/chat-analytics report --days 7
+
+test: install
+	$(BIN)/pytest -q
+
+test-fast: install
+	$(BIN)/pytest -q -m "not slow"
+
+lint: install
+	$(BIN)/ruff check orchestration tests benchmarks
+	$(BIN)/ruff format --check orchestration tests benchmarks
+
+docs: install
+	CHAT_ANALYTICS_WAREHOUSE=$${CHAT_ANALYTICS_WAREHOUSE:-$(CURDIR)/data/warehouse.duckdb} \
+		$(BIN)/dbt docs generate --project-dir dbt_project --profiles-dir dbt_project
+
+dev: install
+	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/.dagster_home} && mkdir -p $$DAGSTER_HOME && \
+		DAGSTER_HOME=$$DAGSTER_HOME $(BIN)/dagster dev -m orchestration.definitions
+
+benchmark: install
+	$(BIN)/python -m benchmarks.run
+
+clean:
+	rm -rf data dbt_project/target dbt_project/logs .pytest_cache

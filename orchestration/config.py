@@ -1,0 +1,118 @@
+"""Settings from the environment (SPEC §5), validated before any of them reaches SQL or dbt."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
+DEFAULT_START_DATE = date(2026, 1, 1)
+
+ENV_LANDING_DIR = "CHAT_ANALYTICS_LANDING_DIR"
+ENV_WAREHOUSE = "CHAT_ANALYTICS_WAREHOUSE"
+ENV_TIMEZONE = "CHAT_ANALYTICS_TIMEZONE"
+ENV_INACTIVITY = "CHAT_ANALYTICS_INACTIVITY_MINUTES"
+ENV_START_DATE = "CHAT_ANALYTICS_START_DATE"
+ENV_QUARANTINE_THRESHOLD = "CHAT_ANALYTICS_MAX_QUARANTINE_SHARE"
+
+
+class ConfigError(ValueError):
+    """A configuration value is unusable; the message says which and how to fix it."""
+
+
+def validate_timezone(name: str) -> str:
+    name = name.strip()
+    # ZoneInfo also accepts file paths such as "../../etc/localtime"; only IANA names are allowed.
+    if name not in available_timezones() and name != "UTC":
+        raise ConfigError(
+            f"unknown time zone {name!r}: use an IANA name such as 'UTC' or 'America/Toronto' "
+            f"({ENV_TIMEZONE})"
+        )
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(f"unknown time zone {name!r} ({ENV_TIMEZONE})") from exc
+    return name
+
+
+def validate_inactivity(value: str | int) -> int:
+    try:
+        minutes = int(str(value).strip())
+    except ValueError as exc:
+        raise ConfigError(
+            f"inactivity must be a whole number of minutes, got {value!r} ({ENV_INACTIVITY})"
+        ) from exc
+    if minutes <= 0:
+        raise ConfigError(f"inactivity must be positive, got {minutes} ({ENV_INACTIVITY})")
+    return minutes
+
+
+def parse_date(value: str, what: str) -> date:
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError as exc:
+        raise ConfigError(f"{what} must be a date as YYYY-MM-DD, got {value!r}") from exc
+
+
+def validate_share(value: str | float) -> float:
+    try:
+        share = float(value)
+    except ValueError as exc:
+        raise ConfigError(f"quarantine share must be a number between 0 and 1, got {value!r}") from exc
+    if not 0.0 <= share <= 1.0:
+        raise ConfigError(f"quarantine share must be between 0 and 1, got {share}")
+    return share
+
+
+def _absolute_path(value: str, what: str) -> Path:
+    if not value.strip():
+        raise ConfigError(f"{what} is empty")
+    if "\x00" in value:
+        raise ConfigError(f"{what} contains a NUL character")
+    return Path(value).expanduser().resolve()
+
+
+@dataclass(frozen=True)
+class Settings:
+    landing_dir: Path
+    warehouse: Path
+    timezone: str = "UTC"
+    inactivity_minutes: int = 10
+    start_date: date = DEFAULT_START_DATE
+    max_quarantine_share: float = 0.01
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        return cls(
+            landing_dir=_absolute_path(
+                env.get(ENV_LANDING_DIR, str(DEFAULT_DATA_DIR / "landing")), ENV_LANDING_DIR
+            ),
+            warehouse=_absolute_path(
+                env.get(ENV_WAREHOUSE, str(DEFAULT_DATA_DIR / "warehouse.duckdb")), ENV_WAREHOUSE
+            ),
+            timezone=validate_timezone(env.get(ENV_TIMEZONE, "UTC")),
+            inactivity_minutes=validate_inactivity(env.get(ENV_INACTIVITY, "10")),
+            start_date=parse_date(env.get(ENV_START_DATE, DEFAULT_START_DATE.isoformat()), ENV_START_DATE),
+            max_quarantine_share=validate_share(env.get(ENV_QUARANTINE_THRESHOLD, "0.01")),
+        )
+
+    def dbt_env(self) -> dict[str, str]:
+        """Environment variables dbt's profile and project vars read (all absolute, all validated)."""
+        return {
+            ENV_WAREHOUSE: str(self.warehouse),
+            ENV_TIMEZONE: self.timezone,
+            ENV_INACTIVITY: str(self.inactivity_minutes),
+        }
+
+    def dbt_vars(self) -> dict[str, str | int]:
+        return {
+            "reporting_timezone": self.timezone,
+            "conversation_inactivity_minutes": self.inactivity_minutes,
+        }

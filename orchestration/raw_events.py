@@ -1,0 +1,485 @@
+"""Loading one arrival-date partition of the landing zone into `raw.chat_events` (SPEC §2).
+
+Lines are cut with numpy and handed to DuckDB as Arrow binary arrays, so validation and
+JSON parsing happen in DuckDB, never per line in Python. The whole partition is replaced in one
+transaction: a failure leaves the warehouse exactly as it was.
+"""
+
+from __future__ import annotations
+
+import gzip
+import uuid
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import BinaryIO
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from orchestration.warehouse import ensure_raw_schema, open_warehouse
+
+EVENT_TYPES = (
+    "message",
+    "handover_requested",
+    "handover_received",
+    "handover_cancelled",
+    "handover_disabled",
+    "handover_incomplete",
+    "conversation_closed",
+)
+HANDOVER_EVENT_TYPES = EVENT_TYPES[1:]
+SENDERS = ("customer", "bot", "agent")
+REQUIRED_FIELDS = ("event_id", "occurred_at", "customer_id", "channel", "event_type")
+OPTIONAL_STRING_FIELDS = (
+    "sender",
+    "message_type",
+    "handover_id",
+    "agent_id",
+    "department",
+    "flow_type",
+    "text",
+)
+KNOWN_FIELDS = (*REQUIRED_FIELDS, *OPTIONAL_STRING_FIELDS, "properties")
+
+NDJSON_SUFFIXES = (".ndjson", ".jsonl", ".json")
+GZIP_SUFFIXES = tuple(s + ".gz" for s in NDJSON_SUFFIXES)
+PARQUET_SUFFIXES = (".parquet",)
+
+# RFC 3339 with a mandatory offset; the fraction is cut to microseconds before the cast (decision R3).
+RFC3339_PATTERN = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
+EARLIEST_VALID_INSTANT = "2000-01-01 00:00:00+00"
+FUTURE_TOLERANCE_DAYS = 3  # the arrival day itself plus two days of clock skew (decision R4)
+QUARANTINED_TEXT_LIMIT = 100_000
+DEFAULT_CHUNK_BYTES = 128 * 1024 * 1024
+
+
+class LoadError(RuntimeError):
+    """A partition could not be loaded; nothing was written."""
+
+
+@dataclass
+class LoadResult:
+    arrival_date: date
+    folder: Path
+    folder_exists: bool
+    load_id: str
+    files: list[str] = field(default_factory=list)
+    lines_read: int = 0
+    valid_rows: int = 0
+    quarantined_rows: int = 0
+    duplicate_rows: int = 0
+    quarantine_reasons: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def quarantined_share(self) -> float:
+        return self.quarantined_rows / self.lines_read if self.lines_read else 0.0
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def partition_files(folder: Path) -> list[Path]:
+    """The files of an arrival folder, in name order; hidden and temporary files are skipped."""
+    if not folder.is_dir():
+        return []
+    files = []
+    for path in sorted(folder.iterdir(), key=lambda p: p.name):
+        if path.name.startswith((".", "_")) or not path.is_file():
+            continue
+        if not path.name.endswith(NDJSON_SUFFIXES + GZIP_SUFFIXES + PARQUET_SUFFIXES):
+            raise LoadError(
+                f"{path}: unknown file type; the landing zone accepts "
+                f"{', '.join(NDJSON_SUFFIXES + GZIP_SUFFIXES + PARQUET_SUFFIXES)}"
+            )
+        files.append(path)
+    return files
+
+
+def _line_batches(stream: BinaryIO, chunk_bytes: int) -> Iterator[tuple[int, pa.Array]]:
+    """Yield (first line number, Arrow binary array of lines) without a Python object per line.
+
+    Each value keeps its trailing newline; SQL strips it. A final line without newline counts.
+    """
+    carry = b""
+    next_line = 1
+    while True:
+        block = stream.read(chunk_bytes)
+        data = carry + block if carry else block
+        if not block:
+            if data:
+                yield next_line, pa.array([data], type=pa.large_binary())
+            return
+        raw = np.frombuffer(data, dtype=np.uint8)
+        ends = np.flatnonzero(raw == 10) + 1
+        if ends.size == 0:
+            carry = data
+            continue
+        offsets = np.concatenate(([0], ends)).astype(np.int64)
+        lines = pa.LargeBinaryArray.from_buffers(
+            pa.large_binary(), int(ends.size), [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+        )
+        yield next_line, lines
+        next_line += int(ends.size)
+        carry = data[int(ends[-1]) :]
+
+
+def _open_lines(path: Path) -> BinaryIO:
+    if path.name.endswith(GZIP_SUFFIXES):
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return path.open("rb")
+
+
+def _field_type_columns() -> str:
+    parts = []
+    for name in KNOWN_FIELDS:
+        path = _quote("$." + name)
+        parts.append(f"json_type(j, {path}) as t_{name}")
+        if name == "properties":
+            parts.append(f"json_extract(j, {path}) as {name}")
+        else:
+            parts.append(f"j ->> {path} as {name}")
+    return ",\n            ".join(parts)
+
+
+def _reason_expression(arrival_date: date) -> str:
+    whens = [
+        "when txt is null then 'invalid_utf8'",
+        "when trim(txt) = '' then 'empty_line'",
+        "when j is null or json_type(j) <> 'OBJECT' then 'invalid_json'",
+    ]
+    for name in REQUIRED_FIELDS:
+        whens.append(
+            f"when t_{name} is null or t_{name} = 'NULL' or (t_{name} = 'VARCHAR' and trim({name}) = '') "
+            f"then 'missing_field:{name}'"
+        )
+    for name in REQUIRED_FIELDS:
+        whens.append(f"when t_{name} <> 'VARCHAR' then 'invalid_type:{name}'")
+    for name in OPTIONAL_STRING_FIELDS:
+        whens.append(f"when t_{name} not in ('VARCHAR', 'NULL') then 'invalid_type:{name}'")
+    whens.append("when t_properties not in ('OBJECT', 'NULL') then 'invalid_type:properties'")
+    upper_bound = f"date '{arrival_date.isoformat()}' + interval {FUTURE_TOLERANCE_DAYS} day"
+    event_types = ", ".join(_quote(t) for t in EVENT_TYPES)
+    senders = ", ".join(_quote(s) for s in SENDERS)
+    handover_types = ", ".join(_quote(t) for t in HANDOVER_EVENT_TYPES)
+    whens += [
+        "when occurred_at_utc is null then 'invalid_timestamp'",
+        f"when occurred_at_utc < timestamptz '{EARLIEST_VALID_INSTANT}' "
+        f"or occurred_at_utc >= ({upper_bound})::timestamptz then 'timestamp_out_of_range'",
+        f"when event_type not in ({event_types}) then 'unknown_event_type'",
+        "when event_type = 'message' and (sender is null or trim(sender) = '') then 'missing_field:sender'",
+        f"when event_type = 'message' and sender not in ({senders}) then 'invalid_sender'",
+        f"when event_type in ({handover_types}) and (handover_id is null or trim(handover_id) = '') "
+        "then 'missing_handover_id'",
+    ]
+    return "case\n            " + "\n            ".join(whens) + "\n        end"
+
+
+def _parse_sql(arrival_date: date) -> str:
+    known = ", ".join(_quote(n) for n in KNOWN_FIELDS)
+    return f"""
+    create or replace temp table _parsed as
+    with decoded as (
+        select
+            line_number,
+            octet_length(line) as raw_line_bytes,
+            rtrim(try(decode(line)), chr(13) || chr(10)) as txt,
+            case when txt is null then left(line::varchar, {QUARANTINED_TEXT_LIMIT}) end as undecodable
+        from _chunk
+    ),
+    parsed as (
+        select *, case when json_valid(txt) then txt::json end as j
+        from decoded
+    ),
+    typed as (
+        select
+            *,
+            {_field_type_columns()}
+        from parsed
+    ),
+    timed as (
+        select
+            *,
+            case when t_occurred_at = 'VARCHAR' and regexp_full_match(occurred_at, {_quote(RFC3339_PATTERN)})
+                then try_cast(
+                    regexp_replace(upper(occurred_at), '(\\.\\d{{6}})\\d+', '\\1') as timestamptz
+                )
+            end as occurred_at_utc,
+            try_cast(j as map(varchar, json)) as fields
+        from typed
+    )
+    select
+        line_number,
+        raw_line_bytes,
+        coalesce(left(txt, {QUARANTINED_TEXT_LIMIT}), undecodable) as raw_line,
+        event_id, occurred_at, occurred_at_utc, customer_id, channel, event_type,
+        sender, message_type, handover_id, agent_id, department, flow_type, text, properties,
+        case when len(list_filter(map_entries(fields), lambda e: e.key not in ({known}))) > 0
+            then to_json(map_from_entries(
+                list_filter(map_entries(fields), lambda e: e.key not in ({known}))
+            ))
+        end as extra_fields,
+        {_reason_expression(arrival_date)} as reason
+    from timed
+    """
+
+
+def _insert_parsed(
+    con: duckdb.DuckDBPyConnection, arrival_date: date, source_file: str, load_id: str, loaded_at: datetime
+) -> int:
+    """Validate the lines of `_chunk` and append them to raw; return how many lines it held."""
+    con.execute(_parse_sql(arrival_date))
+    params = [arrival_date, source_file, load_id, loaded_at]
+    con.execute(
+        """
+        insert into raw.chat_events
+        select
+            event_id, occurred_at, occurred_at_utc, customer_id, channel, event_type,
+            sender, message_type, handover_id, agent_id, department, flow_type, text,
+            properties, extra_fields,
+            ?, ?, line_number, ?, ?, false
+        from _parsed
+        where reason is null
+        """,
+        params,
+    )
+    con.execute(
+        """
+        insert into raw.quarantined_events
+        select ?, ?, line_number, raw_line, raw_line_bytes, reason, ?, ?
+        from _parsed
+        where reason is not null
+        """,
+        params,
+    )
+    (lines,) = con.execute("select count(*) from _parsed").fetchone()
+    con.execute("drop table _parsed")
+    return int(lines)
+
+
+def _load_ndjson(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    source_file: str,
+    arrival_date: date,
+    load_id: str,
+    loaded_at: datetime,
+    chunk_bytes: int,
+) -> int:
+    lines_read = 0
+    try:
+        with _open_lines(path) as stream:
+            for first_line, lines in _line_batches(stream, chunk_bytes):
+                numbers = pa.array(np.arange(first_line, first_line + len(lines), dtype=np.int64))
+                con.register("_chunk", pa.table({"line_number": numbers, "line": lines}))
+                try:
+                    lines_read += _insert_parsed(con, arrival_date, source_file, load_id, loaded_at)
+                finally:
+                    con.unregister("_chunk")
+    except (OSError, EOFError, zlib.error) as exc:
+        raise LoadError(f"{path}: cannot be read ({exc.__class__.__name__}: {exc})") from exc
+    return lines_read
+
+
+def _parquet_column_expression(name: str, type_name: str) -> str:
+    column = _ident(name)
+    if name == "properties" and type_name == "VARCHAR":
+        return (
+            f"case when json_valid({column}) and json_type({column}::json) = 'OBJECT' "
+            f"then {column}::json else to_json({column}) end"
+        )
+    if type_name.startswith("TIMESTAMP WITH TIME ZONE"):
+        return f"strftime({column} at time zone 'UTC', '%Y-%m-%dT%H:%M:%S.%fZ')"
+    return column
+
+
+def _load_parquet(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    source_file: str,
+    arrival_date: date,
+    load_id: str,
+    loaded_at: datetime,
+) -> int:
+    try:
+        schema = con.execute("describe select * from read_parquet(?)", [str(path)]).fetchall()
+        fields = ", ".join(
+            f"{_quote(name)}: {_parquet_column_expression(name, type_name)}"
+            for name, type_name, *_ in schema
+            if name != "file_row_number"
+        )
+        con.execute(
+            f"""
+            create or replace temp table _chunk as
+            select
+                file_row_number + 1 as line_number,
+                encode(to_json({{{fields}}})::varchar) as line
+            from read_parquet(?, file_row_number = true)
+            """,
+            [str(path)],
+        )
+    except duckdb.Error as exc:
+        raise LoadError(f"{path}: cannot be read as Parquet ({exc})") from exc
+    rows = _insert_parsed(con, arrival_date, source_file, load_id, loaded_at)
+    con.execute("drop table _chunk")
+    return rows
+
+
+def _mark_duplicates(con: duckdb.DuckDBPyConnection, arrival_date: date) -> None:
+    """Recompute `_is_duplicate` for every event_id this partition holds or held (decision R8)."""
+    con.execute(
+        """
+        update raw.chat_events as e
+        set _is_duplicate = true
+        from (
+            select _source_file, _line_number
+            from (
+                select
+                    event_id, _arrival_date, _source_file, _line_number,
+                    row_number() over (
+                        partition by event_id order by _arrival_date, _source_file, _line_number
+                    ) as copy_rank
+                from raw.chat_events
+                where _arrival_date <= $d
+                    and event_id in (select event_id from raw.chat_events where _arrival_date = $d)
+            )
+            where _arrival_date = $d and copy_rank > 1
+        ) as later_copy
+        where e._arrival_date = $d
+            and e._source_file = later_copy._source_file
+            and e._line_number = later_copy._line_number
+        """,
+        {"d": arrival_date},
+    )
+    # Copies that arrived on later dates lose to this partition's copy.
+    con.execute(
+        """
+        update raw.chat_events
+        set _is_duplicate = true
+        where _arrival_date > $d
+            and not _is_duplicate
+            and event_id in (select event_id from raw.chat_events where _arrival_date = $d)
+        """,
+        {"d": arrival_date},
+    )
+    # Events this partition no longer holds: the next copy in line wins again.
+    con.execute(
+        """
+        update raw.chat_events as e
+        set _is_duplicate = ranked.copy_rank > 1
+        from (
+            select
+                event_id, _arrival_date, _source_file, _line_number,
+                row_number() over (
+                    partition by event_id order by _arrival_date, _source_file, _line_number
+                ) as copy_rank
+            from raw.chat_events
+            where event_id in (
+                select event_id from _previous_ids
+                except
+                select event_id from raw.chat_events where _arrival_date = $d
+            )
+        ) as ranked
+        where e.event_id = ranked.event_id
+            and e._arrival_date = ranked._arrival_date
+            and e._source_file = ranked._source_file
+            and e._line_number = ranked._line_number
+            and e._is_duplicate <> (ranked.copy_rank > 1)
+        """,
+        {"d": arrival_date},
+    )
+
+
+def load_partition(
+    warehouse: Path,
+    landing_dir: Path,
+    arrival_date: date,
+    *,
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    lock_timeout_seconds: float = 0.0,
+) -> LoadResult:
+    """Replace raw partition `arrival_date` with the files of `<landing_dir>/<arrival_date>/`.
+
+    An absent folder loads nothing and leaves an earlier load of the partition in place
+    (decision R10): a purged landing zone must not erase the warehouse's history.
+    """
+    folder = landing_dir / arrival_date.isoformat()
+    result = LoadResult(
+        arrival_date=arrival_date, folder=folder, folder_exists=folder.is_dir(), load_id=uuid.uuid4().hex
+    )
+    files = partition_files(folder)
+    result.files = [f"{arrival_date.isoformat()}/{path.name}" for path in files]
+    with open_warehouse(warehouse, lock_timeout_seconds=lock_timeout_seconds) as con:
+        ensure_raw_schema(con)
+        if not result.folder_exists:
+            return result
+        loaded_at = datetime.now(UTC)
+        con.execute("begin transaction")
+        try:
+            con.execute(
+                "create or replace temp table _previous_ids as "
+                "select distinct event_id from raw.chat_events where _arrival_date = ?",
+                [arrival_date],
+            )
+            con.execute("delete from raw.chat_events where _arrival_date = ?", [arrival_date])
+            con.execute("delete from raw.quarantined_events where _arrival_date = ?", [arrival_date])
+            lines_read = 0
+            for path, source_file in zip(files, result.files, strict=True):
+                if path.name.endswith(PARQUET_SUFFIXES):
+                    lines_read += _load_parquet(
+                        con, path, source_file, arrival_date, result.load_id, loaded_at
+                    )
+                else:
+                    lines_read += _load_ndjson(
+                        con, path, source_file, arrival_date, result.load_id, loaded_at, chunk_bytes
+                    )
+            _mark_duplicates(con, arrival_date)
+            _count(con, result)
+            if result.valid_rows + result.quarantined_rows != lines_read:
+                raise LoadError(
+                    f"{folder}: {lines_read} lines read but {result.valid_rows} valid and "
+                    f"{result.quarantined_rows} quarantined rows written; nothing was loaded"
+                )
+            result.lines_read = lines_read
+            con.execute(
+                "insert into raw.load_log values (?, ?, ?, now(), ?, ?, ?, ?, ?)",
+                [
+                    result.load_id,
+                    arrival_date,
+                    loaded_at,
+                    len(files),
+                    result.lines_read,
+                    result.valid_rows,
+                    result.quarantined_rows,
+                    result.duplicate_rows,
+                ],
+            )
+            con.execute("drop table _previous_ids")
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
+    return result
+
+
+def _count(con: duckdb.DuckDBPyConnection, result: LoadResult) -> None:
+    valid, duplicates = con.execute(
+        "select count(*), count(*) filter (where _is_duplicate) from raw.chat_events where _arrival_date = ?",
+        [result.arrival_date],
+    ).fetchone()
+    reasons = con.execute(
+        "select reason, count(*) from raw.quarantined_events where _arrival_date = ? group by reason order by reason",
+        [result.arrival_date],
+    ).fetchall()
+    result.valid_rows = int(valid)
+    result.duplicate_rows = int(duplicates)
+    result.quarantine_reasons = {reason: int(n) for reason, n in reasons}
+    result.quarantined_rows = sum(result.quarantine_reasons.values())
