@@ -1,0 +1,112 @@
+"""Every dbt model as a Dagster asset downstream of `raw_chat_events`; dbt tests as asset checks."""
+
+import json
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliResource,
+    DbtProject,
+    dbt_assets,
+)
+
+from orchestration.config import DBT_PROJECT_DIR
+from orchestration.dbt_manifest import dbt_environment
+from orchestration.raw_asset import WAREHOUSE_POOL
+from orchestration.resources import ChatAnalyticsResource
+from orchestration.warehouse import open_warehouse
+
+DBT_PROJECT = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+LAYERS = ("staging", "intermediate", "marts")
+
+
+class ChatAnalyticsTranslator(DagsterDbtTranslator):
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        # Model names are unique and fixed by the spec; the layer shows as the asset group.
+        if dbt_resource_props.get("resource_type") in ("model", "seed", "snapshot"):
+            return dg.AssetKey(dbt_resource_props["name"])
+        return super().get_asset_key(dbt_resource_props)
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        fqn = dbt_resource_props.get("fqn", [])
+        for layer in LAYERS:
+            if layer in fqn:
+                return layer
+        return super().get_group_name(dbt_resource_props)
+
+
+TRANSLATOR = ChatAnalyticsTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+
+
+def _with_table_metadata(events: list[Any], manifest: Mapping[str, Any], warehouse: Path) -> Iterator[Any]:
+    """Add row counts once dbt has exited: DuckDB admits no reader while dbt holds the file."""
+    nodes = manifest.get("nodes", {})
+    with open_warehouse(warehouse, read_only=True) as con:
+        for event in events:
+            unique_id = (
+                getattr(event, "metadata", {}).get("unique_id") if isinstance(event, dg.Output) else None
+            )
+            node = nodes.get(getattr(unique_id, "value", unique_id)) if unique_id else None
+            relation = node.get("relation_name") if node else None
+            if relation is None:
+                yield event
+                continue
+            (row_count,) = con.execute(f"select count(*) from {relation}").fetchone()
+            yield dg.Output(
+                value=event.value,
+                output_name=event.output_name,
+                metadata={**event.metadata, "dagster/row_count": dg.MetadataValue.int(int(row_count))},
+                data_version=event.data_version,
+                tags=event.tags,
+            )
+
+
+class DbtBuildConfig(dg.Config):
+    full_refresh: bool = False
+
+
+def build_dbt_assets(partitions_def: dg.PartitionsDefinition, manifest_path: Path) -> dg.AssetsDefinition:
+    manifest = json.loads(manifest_path.read_text())
+
+    @dbt_assets(
+        manifest=manifest,
+        dagster_dbt_translator=TRANSLATOR,
+        partitions_def=partitions_def,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        pool=WAREHOUSE_POOL,
+        project=DBT_PROJECT,
+    )
+    def chat_analytics_dbt(
+        context: dg.AssetExecutionContext,
+        config: DbtBuildConfig,
+        dbt: DbtCliResource,
+        chat_analytics: ChatAnalyticsResource,
+    ) -> Iterator[Any]:
+        settings = chat_analytics.settings()
+        window = context.partition_time_window
+        dbt_vars = {
+            **settings.dbt_vars(),
+            "arrival_date_start": window.start.date().isoformat(),
+            "arrival_date_end": window.end.date().isoformat(),
+        }
+        with dbt_environment(settings):
+            args = [
+                "build",
+                "--vars",
+                json.dumps(dbt_vars),
+                *(["--full-refresh"] if config.full_refresh else []),
+            ]
+            invocation = dbt.cli(args, context=context, raise_on_error=False)
+            events = list(invocation.stream())
+        yield from _with_table_metadata(events, manifest, settings.warehouse)
+        if not invocation.is_successful():
+            raise dg.Failure(
+                description="dbt build failed: a model or an error-severity test failed; downstream models "
+                f"were skipped. See the run's logs and {invocation.target_path / 'run_results.json'}."
+            )
+
+    return chat_analytics_dbt

@@ -1,0 +1,87 @@
+"""The dbt manifest, parsed once and reused until a dbt file changes (dev, tests and CI alike)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from orchestration.config import DBT_PROJECT_DIR, PROJECT_ROOT, Settings
+
+MANIFEST_PATH = DBT_PROJECT_DIR / "target" / "manifest.json"
+_DBT_SOURCES = (
+    DBT_PROJECT_DIR,
+    PROJECT_ROOT / "models",
+    PROJECT_ROOT / "seeds",
+    PROJECT_ROOT / "tests" / "dbt",
+)
+_IGNORED_DIRS = {"target", "logs", "dbt_packages"}
+
+
+class DbtParseError(RuntimeError):
+    """dbt could not parse the project."""
+
+
+@contextmanager
+def dbt_environment(settings: Settings) -> Iterator[None]:
+    """Expose the validated settings to dbt's profile and vars for the duration of a dbt call."""
+    saved = {key: os.environ.get(key) for key in settings.dbt_env()}
+    os.environ.update(settings.dbt_env())
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _newest_source_mtime() -> float:
+    newest = 0.0
+    for root in _DBT_SOURCES:
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames[:] = [d for d in dirnames if d not in _IGNORED_DIRS]
+            for name in filenames:
+                newest = max(newest, os.stat(os.path.join(dirpath, name)).st_mtime)
+    return newest
+
+
+def manifest_is_fresh() -> bool:
+    return MANIFEST_PATH.exists() and MANIFEST_PATH.stat().st_mtime >= _newest_source_mtime()
+
+
+def prepare_manifest(settings: Settings, *, force: bool = False) -> Path:
+    """Run `dbt parse` only when the manifest is missing or older than a dbt source file."""
+    if not force and manifest_is_fresh():
+        return MANIFEST_PATH
+    from dbt.cli.main import dbtRunner
+
+    MANIFEST_PATH.parent.mkdir(parents=True, exist_ok=True)
+    with (
+        tempfile.TemporaryDirectory(dir=MANIFEST_PATH.parent, prefix=".parse-") as tmp,
+        dbt_environment(settings),
+    ):
+        result = dbtRunner().invoke(
+            [
+                "parse",
+                "--quiet",
+                "--project-dir",
+                str(DBT_PROJECT_DIR),
+                "--profiles-dir",
+                str(DBT_PROJECT_DIR),
+                "--target-path",
+                tmp,
+                "--log-path",
+                tmp,
+            ]
+        )
+        if not result.success:
+            raise DbtParseError(f"dbt could not parse {DBT_PROJECT_DIR}: {result.exception}")
+        # Concurrent processes may parse at once; the rename keeps every reader on a whole file.
+        os.replace(Path(tmp) / "manifest.json", MANIFEST_PATH)
+        shutil.rmtree(tmp, ignore_errors=True)
+    return MANIFEST_PATH
