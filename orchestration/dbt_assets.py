@@ -51,10 +51,11 @@ def _with_table_metadata(events: list[Any], manifest: Mapping[str, Any], warehou
                 getattr(event, "metadata", {}).get("unique_id") if isinstance(event, dg.Output) else None
             )
             node = nodes.get(getattr(unique_id, "value", unique_id)) if unique_id else None
-            relation = node.get("relation_name") if node else None
-            if relation is None:
+            if node is None or node.get("resource_type") != "model":
                 yield event
                 continue
+            # Schema and alias only: the manifest's database name follows whichever file it was parsed with.
+            relation = f'"{node["schema"]}"."{node["alias"]}"'
             (row_count,) = con.execute(f"select count(*) from {relation}").fetchone()
             yield dg.Output(
                 value=event.value,

@@ -1,0 +1,33 @@
+{#
+    The two settings of the pipeline, read from project vars (themselves read from the
+    environment in dbt_project.yml). Python validates them before dbt is called; these
+    macros check them again so that a bad value fails compilation with a clear message
+    instead of being pasted into SQL.
+#}
+
+{% macro reporting_timezone() -%}
+    {%- set value = var('reporting_timezone', 'UTC') | string | trim -%}
+    {%- if not modules.re.match('^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$', value) -%}
+        {{ exceptions.raise_compiler_error(
+            "reporting_timezone must be an IANA time zone name such as 'UTC' or 'America/Toronto', got '"
+            ~ value ~ "'. Set CHAT_ANALYTICS_TIMEZONE to a valid name."
+        ) }}
+    {%- endif -%}
+    {{ return(value) }}
+{%- endmacro %}
+
+{% macro inactivity_minutes() -%}
+    {%- set value = var('conversation_inactivity_minutes', 10) | string | trim -%}
+    {%- if not modules.re.match('^[0-9]{1,6}$', value) or (value | int) < 1 -%}
+        {{ exceptions.raise_compiler_error(
+            "conversation_inactivity_minutes must be a positive whole number of minutes, got '"
+            ~ value ~ "'. Set CHAT_ANALYTICS_INACTIVITY_MINUTES to e.g. 10."
+        ) }}
+    {%- endif -%}
+    {{ return(value | int) }}
+{%- endmacro %}
+
+{# A value as a SQL string literal, single quotes escaped: never raw-pasted. #}
+{% macro quoted_literal(value) -%}
+    {{- dbt.string_literal(dbt.escape_single_quotes(value | string)) -}}
+{%- endmacro %}

@@ -1,0 +1,49 @@
+{#
+    Events carrying a handover_id whose handover_requested has not arrived (yet). They are
+    kept here to be counted; as every model is recomputed from staging, they join their
+    request as soon as it arrives and then leave this model.
+#}
+
+with
+
+handover_events as (
+
+    select
+        event_id,
+        conversation_id,
+        customer_id,
+        handover_id,
+        agent_id,
+        channel,
+        event_type,
+        sender,
+        message_type,
+        department,
+        occurred_at,
+        occurred_local_date,
+        _arrival_date,
+        _loaded_at
+    from {{ ref('int_events_sessionized') }}
+    where handover_id is not null
+
+),
+
+requested_handovers as (
+
+    select distinct handover_id
+    from handover_events
+    where event_type = 'handover_requested'
+
+),
+
+final as (
+
+    select handover_events.*
+    from handover_events
+    left join requested_handovers
+        on handover_events.handover_id = requested_handovers.handover_id
+    where requested_handovers.handover_id is null
+
+)
+
+select * from final

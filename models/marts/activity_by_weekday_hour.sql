@@ -1,0 +1,115 @@
+with
+
+report_dates as (
+
+    select report_date from {{ ref('int_reporting_dates') }}
+
+),
+
+channels as (
+
+    select channel from {{ ref('int_reporting_channels') }}
+
+),
+
+conversations as (
+
+    select
+        conversation_id,
+        channel,
+        report_date,
+        start_hour_of_day,
+        is_engaged
+    from {{ ref('int_conversations') }}
+
+),
+
+handover_requests as (
+
+    select
+        handover_id,
+        channel,
+        requested_date,
+        requested_hour_of_day
+    from {{ ref('int_handover_requests') }}
+
+),
+
+hours as (
+
+    {% for hour in range(24) -%}
+    select {{ hour }} as hour_of_day
+    {% if not loop.last %}union all
+    {% endif %}
+    {%- endfor %}
+
+),
+
+spine as (
+
+    select
+        report_dates.report_date,
+        hours.hour_of_day,
+        channels.channel
+    from report_dates
+    cross join hours
+    cross join channels
+
+),
+
+engaged_by_hour as (
+
+    select
+        report_date,
+        start_hour_of_day as hour_of_day,
+        channel,
+        count(*) as engaged_conversations
+    from conversations
+    where is_engaged
+    group by report_date, start_hour_of_day, channel
+
+),
+
+requests_by_hour as (
+
+    select
+        requested_date as report_date,
+        requested_hour_of_day as hour_of_day,
+        channel,
+        count(*) as handover_requests
+    from handover_requests
+    group by requested_date, requested_hour_of_day, channel
+
+),
+
+final as (
+
+    select
+        spine.report_date,
+        cast(spine.hour_of_day as {{ dbt.type_int() }}) as hour_of_day,
+        spine.channel,
+        {{ iso_day_of_week('spine.report_date') }} as day_of_week,
+        cast({{ day_name('spine.report_date') }} as {{ dbt.type_string() }}) as day_name,
+        cast(coalesce(engaged_by_hour.engaged_conversations, 0) as {{ dbt.type_bigint() }}) as engaged_conversations,
+        cast(coalesce(requests_by_hour.handover_requests, 0) as {{ dbt.type_bigint() }}) as handover_requests
+    from spine
+    left join engaged_by_hour
+        on spine.report_date = engaged_by_hour.report_date
+        and spine.hour_of_day = engaged_by_hour.hour_of_day
+        and spine.channel = engaged_by_hour.channel
+    left join requests_by_hour
+        on spine.report_date = requests_by_hour.report_date
+        and spine.hour_of_day = requests_by_hour.hour_of_day
+        and spine.channel = requests_by_hour.channel
+
+)
+
+select
+    report_date,
+    hour_of_day,
+    channel,
+    day_of_week,
+    day_name,
+    engaged_conversations,
+    handover_requests
+from final

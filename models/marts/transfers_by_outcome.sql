@@ -1,0 +1,85 @@
+{%- set outcomes = ['successful', 'cancelled', 'disabled', 'incomplete', 'pending'] %}
+
+with
+
+report_dates as (
+
+    select report_date from {{ ref('int_reporting_dates') }}
+
+),
+
+channels as (
+
+    select channel from {{ ref('int_reporting_channels') }}
+
+),
+
+handover_requests as (
+
+    select
+        handover_id,
+        channel,
+        outcome,
+        requested_date
+    from {{ ref('int_handover_requests') }}
+
+),
+
+outcomes as (
+
+    {% for outcome in outcomes -%}
+    select {{ quoted_literal(outcome) }} as outcome, {{ loop.index }} as outcome_order
+    {% if not loop.last %}union all
+    {% endif %}
+    {%- endfor %}
+
+),
+
+spine as (
+
+    select
+        report_dates.report_date,
+        channels.channel,
+        outcomes.outcome,
+        outcomes.outcome_order
+    from report_dates
+    cross join channels
+    cross join outcomes
+
+),
+
+request_counts as (
+
+    select
+        requested_date as report_date,
+        channel,
+        outcome,
+        count(*) as handover_requests
+    from handover_requests
+    group by requested_date, channel, outcome
+
+),
+
+final as (
+
+    select
+        spine.report_date,
+        spine.channel,
+        cast(spine.outcome as {{ dbt.type_string() }}) as outcome,
+        cast(spine.outcome_order as {{ dbt.type_int() }}) as outcome_order,
+        cast(coalesce(request_counts.handover_requests, 0) as {{ dbt.type_bigint() }}) as handover_requests
+    from spine
+    left join request_counts
+        on spine.report_date = request_counts.report_date
+        and spine.channel = request_counts.channel
+        and spine.outcome = request_counts.outcome
+
+)
+
+select
+    report_date,
+    channel,
+    outcome,
+    outcome_order,
+    handover_requests
+from final
