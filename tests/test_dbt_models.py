@@ -138,7 +138,7 @@ def test_build_passes_every_model_unit_test_and_data_test(built_warehouse: Built
 
     kinds = [r.node.resource_type for r in result.result.results]
     assert kinds.count("unit_test") >= 30
-    assert kinds.count("model") == 15
+    assert kinds.count("model") == 16
     assert kinds.count("test") >= 50
 
 
