@@ -183,6 +183,17 @@ def _reason_expression(arrival_date: date) -> str:
     return "case\n            " + "\n            ".join(whens) + "\n        end"
 
 
+# DuckDB's JSON reader accepts trailing commas and NaN/Infinity, which RFC 8259 does not: such
+# lines are invalid_json. The cheap test on the whole line runs first; string literals are only
+# blanked out (so that a "NaN" inside a text does not count) for the rare lines it matches.
+_NON_STANDARD_JSON = r",\s*[\]}]|\bNaN\b|\bInfinity\b"
+_STRING_LITERAL = r'"(?:[^"\\]|\\.)*"'
+_LENIENT_JSON_CHECK = (
+    f"(regexp_matches(txt, {_quote(_NON_STANDARD_JSON)}) "
+    f"and regexp_matches(regexp_replace(txt, {_quote(_STRING_LITERAL)}, '\"\"', 'g'), {_quote(_NON_STANDARD_JSON)}))"
+)
+
+
 def _parse_sql(arrival_date: date) -> str:
     known = ", ".join(_quote(n) for n in KNOWN_FIELDS)
     return f"""
@@ -196,7 +207,7 @@ def _parse_sql(arrival_date: date) -> str:
         from _chunk
     ),
     parsed as (
-        select *, case when json_valid(txt) then txt::json end as j
+        select *, case when json_valid(txt) and not {_LENIENT_JSON_CHECK} then txt::json end as j
         from decoded
     ),
     typed as (

@@ -62,6 +62,10 @@ def warehouse(tmp_path: Path) -> Path:
 QUARANTINE_CASES = {
     "invalid_json": "{not json",
     "invalid_json_array": "[1, 2]",
+    "invalid_json_trailing_comma": '{"event_id": "t1", "occurred_at": "2026-03-08T10:00:00Z", "customer_id": "c1", '
+    '"channel": "web", "event_type": "message", "sender": "bot",}',
+    "invalid_json_nan": '{"event_id": "t2", "occurred_at": "2026-03-08T10:00:00Z", "customer_id": "c1", '
+    '"channel": "web", "event_type": "message", "sender": "bot", "properties": {"score": NaN}}',
     "empty_line": "   ",
     "missing_field:event_id": event(...),
     "missing_field:occurred_at": event("q2", occurred_at=None),
@@ -89,15 +93,17 @@ def test_quarantine_reasons(landing: Path, warehouse: Path) -> None:
         event("ok-nanos", occurred_at="2026-03-08T12:00:00.123456789+02:00"),
         event("ok-lower", occurred_at="2026-03-08t10:00:00.5z", message_type="carousel"),
         event("ok-handover", event_type="handover_requested", sender=..., handover_id="h1"),
+        event("ok-tricky-text", text='NaN, ] and ,} are fine "inside" strings', properties={"a": [1, 2]}),
     ]
     write_lines(landing, DAY, "events.ndjson", [line for _, line in cases] + valid)
     result = load_partition(warehouse, landing, DAY)
 
     reasons = dict(rows(warehouse, "select _line_number, reason from raw.quarantined_events"))
-    for line_number, (expected, _) in enumerate(cases, start=1):
-        assert reasons[line_number] == expected.removesuffix("_array").removesuffix(
-            "_no_offset"
-        ).removesuffix("_future"), line_number
+    for line_number, (case, _) in enumerate(cases, start=1):
+        expected = case
+        for variant in ("_array", "_no_offset", "_future", "_trailing_comma", "_nan"):
+            expected = expected.removesuffix(variant)
+        assert reasons[line_number] == expected, case
     assert result.lines_read == len(cases) + len(valid)
     assert result.valid_rows == len(valid)
     assert result.quarantined_rows == len(cases)
