@@ -22,6 +22,10 @@ ENV_START_DATE = "CHAT_ANALYTICS_START_DATE"
 ENV_QUARANTINE_THRESHOLD = "CHAT_ANALYTICS_MAX_QUARANTINE_SHARE"
 
 
+_NOT_ZONES = frozenset({"localtime", "posixrules", "Factory"})
+MAX_INACTIVITY_MINUTES = 525_600  # a year; dbt's guard accepts at most six digits
+
+
 class ConfigError(ValueError):
     """A configuration value is unusable; the message says which and how to fix it."""
 
@@ -29,7 +33,8 @@ class ConfigError(ValueError):
 def validate_timezone(name: str) -> str:
     name = name.strip()
     # ZoneInfo also accepts file paths such as "../../etc/localtime"; only IANA names are allowed.
-    if name not in available_timezones() and name != "UTC":
+    # "localtime" and friends are files of the system's tzdata, not zones DuckDB knows.
+    if (name not in available_timezones() and name != "UTC") or name in _NOT_ZONES:
         raise ConfigError(
             f"unknown time zone {name!r}: use an IANA name such as 'UTC' or 'America/Toronto' "
             f"({ENV_TIMEZONE})"
@@ -50,6 +55,10 @@ def validate_inactivity(value: str | int) -> int:
         ) from exc
     if minutes <= 0:
         raise ConfigError(f"inactivity must be positive, got {minutes} ({ENV_INACTIVITY})")
+    if minutes > MAX_INACTIVITY_MINUTES:
+        raise ConfigError(
+            f"inactivity must be at most {MAX_INACTIVITY_MINUTES} minutes, got {minutes} ({ENV_INACTIVITY})"
+        )
     return minutes
 
 

@@ -31,7 +31,9 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
     [
         ("CHAT_ANALYTICS_TIMEZONE", "Mars/Olympus", "unknown time zone 'Mars/Olympus'"),
         ("CHAT_ANALYTICS_TIMEZONE", "../../etc/localtime", "unknown time zone"),
+        ("CHAT_ANALYTICS_TIMEZONE", "localtime", "unknown time zone 'localtime'"),
         ("CHAT_ANALYTICS_INACTIVITY_MINUTES", "0", "inactivity must be positive"),
+        ("CHAT_ANALYTICS_INACTIVITY_MINUTES", "1000000", "at most 525600 minutes"),
         ("CHAT_ANALYTICS_INACTIVITY_MINUTES", "ten", "whole number of minutes"),
         ("CHAT_ANALYTICS_START_DATE", "2026-13-01", "YYYY-MM-DD"),
     ],
