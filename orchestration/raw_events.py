@@ -3,6 +3,11 @@
 Lines are cut with numpy and handed to DuckDB as Arrow binary arrays, so validation and
 JSON parsing happen in DuckDB, never per line in Python. The whole partition is replaced in one
 transaction: a failure leaves the warehouse exactly as it was.
+
+The same transaction records the load's changes for incremental dbt runs (decision O4): the load
+takes the next load sequence number (`raw.load_log.load_seq`) and writes to `raw.event_changes` one
+row per winning copy (`not _is_duplicate`) it removed or added, with the keys that tell dbt what to
+recompute (thread, instant, handover). New data is thus found by load, never by event time.
 """
 
 from __future__ import annotations
@@ -73,6 +78,8 @@ class LoadResult:
     quarantined_rows: int = 0
     duplicate_rows: int = 0
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
+    load_seq: int | None = None  # None when nothing was loaded (absent folder)
+    event_changes: int = 0  # winning copies removed or added by this load (raw.event_changes rows)
 
     @property
     def quarantined_share(self) -> float:
@@ -369,8 +376,23 @@ def _load_parquet(
     return rows
 
 
-def _mark_duplicates(con: duckdb.DuckDBPyConnection, arrival_date: date) -> None:
-    """Recompute `_is_duplicate` for every event_id this partition holds or held (decision R8)."""
+CHANGE_KEY_COLUMNS = "event_id, customer_id, channel, handover_id, occurred_at_utc, _arrival_date"
+
+
+def _returned_rows(con: duckdb.DuckDBPyConnection, sql: str, params: dict) -> pa.Table:
+    """The rows of an `update ... returning` statement as an Arrow table (few rows: flipped copies)."""
+    cursor = con.execute(sql, params)
+    names = [column[0] for column in cursor.description]
+    return pa.Table.from_pylist([dict(zip(names, row, strict=True)) for row in cursor.fetchall()])
+
+
+def _mark_duplicates(con: duckdb.DuckDBPyConnection, arrival_date: date) -> list[pa.Table]:
+    """Recompute `_is_duplicate` for every event_id this partition holds or held (decision R8).
+
+    Returns the rows of other partitions whose flag changed (their new flag included): a copy that
+    stopped or started being the winning one is a change for incremental runs.
+    """
+    flipped: list[pa.Table] = []
     con.execute(
         """
         update raw.chat_events as e
@@ -396,19 +418,24 @@ def _mark_duplicates(con: duckdb.DuckDBPyConnection, arrival_date: date) -> None
         {"d": arrival_date},
     )
     # Copies that arrived on later dates lose to this partition's copy.
-    con.execute(
-        """
-        update raw.chat_events
-        set _is_duplicate = true
-        where _arrival_date > $d
-            and not _is_duplicate
-            and event_id in (select event_id from raw.chat_events where _arrival_date = $d)
-        """,
-        {"d": arrival_date},
+    flipped.append(
+        _returned_rows(
+            con,
+            f"""
+            update raw.chat_events
+            set _is_duplicate = true
+            where _arrival_date > $d
+                and not _is_duplicate
+                and event_id in (select event_id from raw.chat_events where _arrival_date = $d)
+            returning {CHANGE_KEY_COLUMNS}, _is_duplicate
+            """,
+            {"d": arrival_date},
+        )
     )
     # Events this partition no longer holds: the next copy in line wins again.
-    con.execute(
-        """
+    changed_elsewhere = _returned_rows(
+        con,
+        f"""
         update raw.chat_events as e
         set _is_duplicate = ranked.copy_rank > 1
         from (
@@ -429,9 +456,51 @@ def _mark_duplicates(con: duckdb.DuckDBPyConnection, arrival_date: date) -> None
             and e._source_file = ranked._source_file
             and e._line_number = ranked._line_number
             and e._is_duplicate <> (ranked.copy_rank > 1)
+        returning {", ".join("e." + c.strip() for c in CHANGE_KEY_COLUMNS.split(","))}, e._is_duplicate
         """,
         {"d": arrival_date},
     )
+    flipped.append(changed_elsewhere)
+    return flipped
+
+
+def _record_changes(
+    con: duckdb.DuckDBPyConnection, arrival_date: date, flipped: list[pa.Table]
+) -> tuple[int, int]:
+    """Write this load's changes to raw.event_changes; return (load_seq, rows written).
+
+    A change is a winning copy removed (the partition's winners before the load, copies elsewhere
+    that lost) or added (the partition's winners after the load, copies elsewhere that won). A
+    reload rewrites the partition's lineage (`_load_id`), so its winners count as changed too.
+    """
+    ((load_seq,),) = con.execute("select coalesce(max(load_seq), 0) + 1 from raw.load_log").fetchall()
+    parts = [
+        f"select 'removed' as change_type, {CHANGE_KEY_COLUMNS} from _removed_winners",
+        f"select 'added' as change_type, {CHANGE_KEY_COLUMNS} from raw.chat_events "
+        "where _arrival_date = $d and not _is_duplicate",
+    ]
+    registered = []
+    for i, table in enumerate(flipped):
+        if table.num_rows:
+            registered.append(f"_flipped_{i}")
+            con.register(registered[-1], table)
+            parts.append(
+                f"select case when _is_duplicate then 'removed' else 'added' end, {CHANGE_KEY_COLUMNS} "
+                f"from {registered[-1]}"
+            )
+    try:
+        ((written,),) = con.execute(
+            f"""
+            insert into raw.event_changes
+            select distinct $seq, change_type, {CHANGE_KEY_COLUMNS}
+            from ({" union all ".join(parts)})
+            """,
+            {"d": arrival_date, "seq": load_seq},
+        ).fetchall()
+    finally:
+        for name in registered:
+            con.unregister(name)
+    return int(load_seq), int(written)
 
 
 def load_partition(
@@ -465,6 +534,11 @@ def load_partition(
                 "select distinct event_id from raw.chat_events where _arrival_date = ?",
                 [arrival_date],
             )
+            con.execute(
+                f"create or replace temp table _removed_winners as select {CHANGE_KEY_COLUMNS} "
+                "from raw.chat_events where _arrival_date = ? and not _is_duplicate",
+                [arrival_date],
+            )
             con.execute("delete from raw.chat_events where _arrival_date = ?", [arrival_date])
             con.execute("delete from raw.quarantined_events where _arrival_date = ?", [arrival_date])
             lines_read = 0
@@ -477,7 +551,8 @@ def load_partition(
                     lines_read += _load_ndjson(
                         con, path, source_file, arrival_date, result.load_id, loaded_at, chunk_bytes
                     )
-            _mark_duplicates(con, arrival_date)
+            flipped = _mark_duplicates(con, arrival_date)
+            result.load_seq, result.event_changes = _record_changes(con, arrival_date, flipped)
             _count(con, result)
             if result.valid_rows + result.quarantined_rows != lines_read:
                 raise LoadError(
@@ -486,7 +561,13 @@ def load_partition(
                 )
             result.lines_read = lines_read
             con.execute(
-                "insert into raw.load_log values (?, ?, ?, now(), ?, ?, ?, ?, ?)",
+                """
+                insert into raw.load_log (
+                    load_id, arrival_date, started_at, finished_at, files_read, lines_read,
+                    valid_rows, quarantined_rows, duplicate_rows, load_seq
+                )
+                values (?, ?, ?, now(), ?, ?, ?, ?, ?, ?)
+                """,
                 [
                     result.load_id,
                     arrival_date,
@@ -496,9 +577,11 @@ def load_partition(
                     result.valid_rows,
                     result.quarantined_rows,
                     result.duplicate_rows,
+                    result.load_seq,
                 ],
             )
             con.execute("drop table _previous_ids")
+            con.execute("drop table _removed_winners")
             con.execute("commit")
         except BaseException:
             con.execute("rollback")

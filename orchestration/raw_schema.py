@@ -1,4 +1,7 @@
-"""DDL of the raw layer: the contract between the loader and dbt's `raw` source."""
+"""DDL of the raw layer: the contract between the loader and dbt's `raw` source.
+
+Every statement is idempotent: it runs before each load, on new and on existing warehouses.
+"""
 
 from __future__ import annotations
 
@@ -52,6 +55,23 @@ RAW_SCHEMA_DDL: tuple[str, ...] = (
         valid_rows bigint not null,
         quarantined_rows bigint not null,
         duplicate_rows bigint not null
+    )
+    """,
+    # Change tracking for incremental dbt runs (decision O4): every load that writes a partition
+    # takes the next load sequence number, and records in raw.event_changes which winning copies
+    # (`not _is_duplicate`) it removed and which it added. dbt reads the changes above the last load
+    # sequence it fully processed, so an event arriving any number of days late is never missed.
+    "alter table raw.load_log add column if not exists load_seq bigint",
+    """
+    create table if not exists raw.event_changes (
+        load_seq bigint not null,
+        change_type varchar not null,
+        event_id varchar not null,
+        customer_id varchar not null,
+        channel varchar not null,
+        handover_id varchar,
+        occurred_at_utc timestamptz not null,
+        _arrival_date date not null
     )
     """,
 )

@@ -2,7 +2,15 @@
     Qualifying agent replies (SPEC §3 "agent replies", decisions M4, M5): agent messages with a
     handover_id, not internal notes, at or after that handover's first handover_received.
     Matched by handover_id alone; a handover never received has no replies.
+
+    Incremental (decision O8): the replies of the changed handover requests are replaced.
 #}
+{{ config(
+    replace_where="
+        target_rows.handover_id in (select handover_id from {{ chat_analytics.plan_relation('changed_handovers') }})
+    ",
+    removal_log_columns=['reply_event_id', 'handover_id', 'reply_date'],
+) }}
 
 with
 
@@ -16,7 +24,7 @@ events as (
         sender,
         message_type,
         occurred_at
-    from {{ ref('int_events_sessionized') }}
+    from {{ chat_analytics.handover_events_source(ref('int_events_sessionized')) }}
     where handover_id is not null
 
 ),
@@ -55,7 +63,10 @@ final as (
         receptions.received_at,
         agent_messages.occurred_at as replied_at,
         {{ to_local_timestamp('agent_messages.occurred_at') }} as replied_local_at,
-        cast({{ to_local_timestamp('agent_messages.occurred_at') }} as date) as reply_date
+        cast({{ to_local_timestamp('agent_messages.occurred_at') }} as date) as reply_date,
+
+        -- lineage
+        {{ chat_analytics.processed_load_seq() }} as _processed_load_seq
 
     from agent_messages
     inner join receptions

@@ -1,8 +1,13 @@
 {#
     Events carrying a handover_id whose handover_requested has not arrived (yet). They are
-    kept here to be counted; as every model is recomputed from staging, they join their
-    request as soon as it arrives and then leave this model.
+    kept here to be counted; they join their request as soon as it arrives and then leave this
+    model: a run replaces the events of every handover id with a changed event (decision O8).
 #}
+{{ config(
+    replace_where="
+        target_rows.handover_id in (select handover_id from {{ chat_analytics.plan_relation('changed_handovers') }})
+    ",
+) }}
 
 with
 
@@ -23,7 +28,7 @@ handover_events as (
         occurred_local_date,
         _arrival_date,
         _loaded_at
-    from {{ ref('int_events_sessionized') }}
+    from {{ chat_analytics.handover_events_source(ref('int_events_sessionized')) }}
     where handover_id is not null
 
 ),
@@ -38,7 +43,9 @@ requested_handovers as (
 
 final as (
 
-    select handover_events.*
+    select
+        handover_events.*,
+        {{ chat_analytics.processed_load_seq() }} as _processed_load_seq
     from handover_events
     left join requested_handovers
         on handover_events.handover_id = requested_handovers.handover_id

@@ -2,7 +2,19 @@
     Handover requests (SPEC §3 "Handover request"): one per handover_id with a
     handover_requested event, its first by (occurred_at, event_id). Outcome, reception,
     close and replies are matched by handover_id alone (decision M4).
+
+    Incremental (decision O8): the changed handover requests are replaced: those with a changed
+    event, and those with an event in a recomputed thread range (the request's conversation may
+    change). Orphan events join their request as soon as it arrives, as the request's id is changed.
 #}
+{{ config(
+    replace_where="
+        target_rows.handover_id in (select handover_id from {{ chat_analytics.plan_relation('changed_handovers') }})
+    ",
+    removal_log_columns=[
+        'handover_id', 'channel', 'requested_date', 'received_date', 'first_agent_reply_date', 'closed_date',
+    ],
+) }}
 
 with
 
@@ -18,7 +30,7 @@ handover_events as (
         event_type,
         department,
         occurred_at
-    from {{ ref('int_events_sessionized') }}
+    from {{ chat_analytics.handover_events_source(ref('int_events_sessionized')) }}
     where handover_id is not null
 
 ),
@@ -29,6 +41,9 @@ agent_replies as (
         handover_id,
         replied_at
     from {{ ref('int_handover_agent_replies') }}
+    {%- if chat_analytics.incremental_run() %}
+    where handover_id in (select handover_id from {{ chat_analytics.plan_relation('changed_handovers') }})
+    {%- endif %}
 
 ),
 
@@ -197,7 +212,10 @@ final as (
         cast({{ to_local_timestamp('requested_at') }} as date) as requested_date,
         cast({{ to_local_timestamp('received_at') }} as date) as received_date,
         cast({{ to_local_timestamp('first_agent_reply_at') }} as date) as first_agent_reply_date,
-        cast({{ to_local_timestamp('closed_at') }} as date) as closed_date
+        cast({{ to_local_timestamp('closed_at') }} as date) as closed_date,
+
+        -- lineage
+        {{ chat_analytics.processed_load_seq() }} as _processed_load_seq
 
     from joined
 

@@ -3,7 +3,11 @@
     last local date of all staged events, events outside any conversation included.
     (Min / max are taken over local dates, not instants: in zones whose clocks fall back
     at midnight a later instant can have an earlier local date.)
+
+    Incremental (decision O9): rebuilt every run from the bookkeeping table of events per local date
+    and channel (kept by stg_chat__events), not from staging.
 #}
+{{ config(replace_where="true") }}
 
 with
 
@@ -16,8 +20,14 @@ events as (
 
 local_dates as (
 
+    {%- if chat_analytics.incremental_run() %}
+    select local_date as occurred_local_date
+    from {{ chat_analytics.bookkeeping_relation('event_days') }}
+    where events > 0
+    {%- else %}
     select cast({{ to_local_timestamp('occurred_at') }} as date) as occurred_local_date
     from events
+    {%- endif %}
 
 ),
 

@@ -1,3 +1,11 @@
+{#
+    Incremental (decision O9): the (report_date, channel) rows (24 hours each) of changed
+    conversations and handover requests are recomputed; new dates and channels are added.
+#}
+{{ config(replace_where="{{ chat_analytics.dense_replace_where() }}") }}
+
+{%- set incremental = chat_analytics.incremental_run() %}
+
 with
 
 report_dates as (
@@ -11,6 +19,14 @@ channels as (
     select channel from {{ ref('int_reporting_channels') }}
 
 ),
+{%- if incremental %}
+
+days_to_build as (
+
+    {{ chat_analytics.dense_days_to_build() }}
+
+),
+{%- endif %}
 
 conversations as (
 
@@ -21,6 +37,9 @@ conversations as (
         start_hour_of_day,
         is_engaged
     from {{ ref('int_conversations') }}
+    {%- if incremental %}
+    where report_date in (select report_date from days_to_build)
+    {%- endif %}
 
 ),
 
@@ -32,6 +51,9 @@ handover_requests as (
         requested_date,
         requested_hour_of_day
     from {{ ref('int_handover_requests') }}
+    {%- if incremental %}
+    where requested_date in (select report_date from days_to_build)
+    {%- endif %}
 
 ),
 
@@ -54,6 +76,9 @@ spine as (
     from report_dates
     cross join hours
     cross join channels
+    {%- if incremental %}
+    where (report_dates.report_date, channels.channel) in (select report_date, channel from days_to_build)
+    {%- endif %}
 
 ),
 

@@ -1,4 +1,24 @@
+{#
+    Incremental (decision O9): every row of a (report_date, channel) pair with a changed handover
+    request is replaced (sparse: only non-zero rows are inserted).
+#}
+{{ config(replace_where="
+    (target_rows.report_date, target_rows.channel) in (
+        {{ chat_analytics.affected_report_days(conversations=false) }}
+    )
+") }}
+
+{%- set incremental = chat_analytics.incremental_run() %}
+
 with
+{%- if incremental %}
+
+days_to_build as (
+
+    {{ chat_analytics.affected_report_days(conversations=false) }}
+
+),
+{%- endif %}
 
 handover_requests as (
 
@@ -9,6 +29,9 @@ handover_requests as (
         closed_at,
         closed_date
     from {{ ref('int_handover_requests') }}
+    {%- if incremental %}
+    where (closed_date, channel) in (select report_date, channel from days_to_build)
+    {%- endif %}
 
 ),
 

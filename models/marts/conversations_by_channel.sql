@@ -1,4 +1,24 @@
+{#
+    Incremental (decision O9): every row of a (report_date, channel) pair with a changed
+    conversation is replaced (sparse: only non-zero rows are inserted).
+#}
+{{ config(replace_where="
+    (target_rows.report_date, target_rows.channel) in (
+        {{ chat_analytics.affected_report_days(handovers=false) }}
+    )
+") }}
+
+{%- set incremental = chat_analytics.incremental_run() %}
+
 with
+{%- if incremental %}
+
+days_to_build as (
+
+    {{ chat_analytics.affected_report_days(handovers=false) }}
+
+),
+{%- endif %}
 
 conversations as (
 
@@ -9,6 +29,9 @@ conversations as (
         report_date,
         is_engaged
     from {{ ref('int_conversations') }}
+    {%- if incremental %}
+    where (report_date, channel) in (select report_date, channel from days_to_build)
+    {%- endif %}
 
 ),
 

@@ -3,13 +3,39 @@
     counted exactly over any period (a request answered on two days of the period counts once).
     Replies of handovers whose request has not arrived are left out here, like every orphan
     (decision M15), and appear as soon as the request does.
+
+    Incremental (decision O9): the replies of every handover whose request or replies changed since
+    the watermark are replaced.
 #}
+{{ config(replace_where="
+    target_rows.handover_id in (
+        select handover_id from {{ chat_analytics.changed_since_watermark('int_handover_requests', 'handover_id') }}
+        union
+        select handover_id from {{ chat_analytics.changed_since_watermark('int_handover_agent_replies', 'handover_id') }}
+    )
+") }}
+
+{%- set incremental = chat_analytics.incremental_run() %}
 
 with
+
+{%- if incremental %}
+
+changed_handovers as (
+
+    select handover_id from {{ chat_analytics.changed_since_watermark('int_handover_requests', 'handover_id') }}
+    union
+    select handover_id from {{ chat_analytics.changed_since_watermark('int_handover_agent_replies', 'handover_id') }}
+
+),
+{%- endif %}
 
 replies as (
 
     select * from {{ ref('int_handover_agent_replies') }}
+    {%- if incremental %}
+    where handover_id in (select handover_id from changed_handovers)
+    {%- endif %}
 
 ),
 
@@ -20,6 +46,9 @@ handover_requests as (
         customer_id,
         channel
     from {{ ref('int_handover_requests') }}
+    {%- if incremental %}
+    where handover_id in (select handover_id from changed_handovers)
+    {%- endif %}
 
 ),
 

@@ -1,8 +1,22 @@
+{#
+    Incremental (decision O9): the conversations int_conversations deleted or wrote since the
+    watermark are replaced.
+#}
+{{ config(replace_where="
+    target_rows.conversation_id in (
+        select conversation_id
+        from {{ chat_analytics.changed_since_watermark('int_conversations', 'conversation_id') }}
+    )
+") }}
+
 with
 
 conversations as (
 
     select * from {{ ref('int_conversations') }}
+    {%- if chat_analytics.incremental_run() %}
+    where _processed_load_seq > {{ chat_analytics.load_window()['previous_load_seq'] }}
+    {%- endif %}
 
 ),
 

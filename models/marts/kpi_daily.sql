@@ -1,3 +1,11 @@
+{#
+    Incremental (decision O9): the (report_date, channel) rows whose numbers may have changed are
+    recomputed from the facts of those dates; new dates and channels of the spine are added.
+#}
+{{ config(replace_where="{{ chat_analytics.dense_replace_where() }}") }}
+
+{%- set incremental = chat_analytics.incremental_run() %}
+
 with
 
 report_dates as (
@@ -11,6 +19,14 @@ channels as (
     select channel from {{ ref('int_reporting_channels') }}
 
 ),
+{%- if incremental %}
+
+days_to_build as (
+
+    {{ chat_analytics.dense_days_to_build() }}
+
+),
+{%- endif %}
 
 conversations as (
 
@@ -22,6 +38,9 @@ conversations as (
         is_engaged,
         chatbot_duration_seconds
     from {{ ref('int_conversations') }}
+    {%- if incremental %}
+    where report_date in (select report_date from days_to_build)
+    {%- endif %}
 
 ),
 
@@ -37,6 +56,11 @@ handover_requests as (
         initial_wait_seconds,
         first_agent_reply_date
     from {{ ref('int_handover_requests') }}
+    {%- if incremental %}
+    where received_date in (select report_date from days_to_build)
+        or closed_date in (select report_date from days_to_build)
+        or first_agent_reply_date in (select report_date from days_to_build)
+    {%- endif %}
 
 ),
 
@@ -46,6 +70,22 @@ agent_replies as (
         handover_id,
         reply_date
     from {{ ref('int_handover_agent_replies') }}
+    {%- if incremental %}
+    where reply_date in (select report_date from days_to_build)
+    {%- endif %}
+
+),
+
+request_channels as (
+
+    -- the channel of the request of each reply (every handover measure uses the request's channel)
+    select
+        handover_id,
+        channel
+    from {{ ref('int_handover_requests') }}
+    {%- if incremental %}
+    where handover_id in (select handover_id from agent_replies)
+    {%- endif %}
 
 ),
 
@@ -56,6 +96,9 @@ spine as (
         channels.channel
     from report_dates
     cross join channels
+    {%- if incremental %}
+    where (report_dates.report_date, channels.channel) in (select report_date, channel from days_to_build)
+    {%- endif %}
 
 ),
 
@@ -67,7 +110,8 @@ conversation_measures as (
         count(*) as total_conversations,
         count(case when is_engaged then 1 end) as engaged_conversations,
         count(distinct case when is_engaged then customer_id end) as engaged_customers,
-        sum(case when is_engaged then chatbot_duration_seconds end) as chatbot_duration_seconds_sum
+        {{ chat_analytics.exact_seconds_sum('case when is_engaged then chatbot_duration_seconds end') }}
+            as chatbot_duration_seconds_sum
     from conversations
     group by report_date, channel
 
@@ -90,12 +134,12 @@ answered_measures as (
     -- decision M6: a request counts once on each local day it got a qualifying reply
     select
         agent_replies.reply_date as report_date,
-        handover_requests.channel,
+        request_channels.channel,
         count(distinct agent_replies.handover_id) as answered_conversations
     from agent_replies
-    inner join handover_requests
-        on agent_replies.handover_id = handover_requests.handover_id
-    group by agent_replies.reply_date, handover_requests.channel
+    inner join request_channels
+        on agent_replies.handover_id = request_channels.handover_id
+    group by agent_replies.reply_date, request_channels.channel
 
 ),
 
@@ -116,7 +160,7 @@ wait_measures as (
     select
         first_agent_reply_date as report_date,
         channel,
-        sum(initial_wait_seconds) as initial_wait_seconds_sum,
+        {{ chat_analytics.exact_seconds_sum('initial_wait_seconds') }} as initial_wait_seconds_sum,
         count(*) as initial_wait_count
     from handover_requests
     where initial_wait_seconds is not null

@@ -1,4 +1,11 @@
+{#
+    Incremental (decision O9): the (report_date, channel) rows of changed handover requests are
+    recomputed; new dates and channels of the spine are added.
+#}
+{{ config(replace_where="{{ chat_analytics.dense_replace_where(conversations=false) }}") }}
+
 {%- set outcomes = ['successful', 'cancelled', 'disabled', 'incomplete', 'pending'] %}
+{%- set incremental = chat_analytics.incremental_run() %}
 
 with
 
@@ -13,6 +20,14 @@ channels as (
     select channel from {{ ref('int_reporting_channels') }}
 
 ),
+{%- if incremental %}
+
+days_to_build as (
+
+    {{ chat_analytics.dense_days_to_build(conversations=false) }}
+
+),
+{%- endif %}
 
 handover_requests as (
 
@@ -22,6 +37,9 @@ handover_requests as (
         outcome,
         requested_date
     from {{ ref('int_handover_requests') }}
+    {%- if incremental %}
+    where requested_date in (select report_date from days_to_build)
+    {%- endif %}
 
 ),
 
@@ -45,6 +63,9 @@ spine as (
     from report_dates
     cross join channels
     cross join outcomes
+    {%- if incremental %}
+    where (report_dates.report_date, channels.channel) in (select report_date, channel from days_to_build)
+    {%- endif %}
 
 ),
 

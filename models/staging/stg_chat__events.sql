@@ -1,8 +1,36 @@
+{#
+    Incremental (decision O5): the events whose winning copy changed since the watermark are
+    replaced, read from the raw partitions the changes name.
+#}
+{{ config(
+    replace_where="
+        target_rows.event_id in (select event_id from {{ chat_analytics.plan_relation('changed_events') }})
+        and target_rows.occurred_at between {{ chat_analytics.load_window()['min_changed_at'] }}
+            and {{ chat_analytics.load_window()['max_changed_at'] }}
+    ",
+    post_hook="{{ chat_analytics.maintain_event_days() }}",
+) }}
+
+{%- set incremental = chat_analytics.incremental_run() %}
+{%- if incremental %}
+    {%- set window = chat_analytics.load_window() %}
+{%- endif %}
+
 with
 
 source_events as (
 
     select * from {{ source('raw', 'chat_events') }}
+    {%- if incremental %}
+    where _arrival_date between {{ window['min_added_arrival'] }} and {{ window['max_added_arrival'] }}
+        and exists (
+            select 1
+            from {{ chat_analytics.plan_relation('changed_events') }} as changed
+            where changed.change_type = 'added'
+                and changed.event_id = chat_events.event_id
+                and changed._arrival_date = chat_events._arrival_date
+        )
+    {%- endif %}
 
 ),
 
@@ -24,7 +52,7 @@ final as (
         {{ blank_to_null('agent_id') }} as agent_id,
 
         -- strings
-        lower(trim(channel)) as channel,
+        {{ normalized_channel('channel') }} as channel,
         event_type,
         sender,
         coalesce(nullif(trim(message_type), ''), 'text') as message_type,
@@ -42,10 +70,13 @@ final as (
         _source_file,
         _line_number,
         _load_id,
-        _loaded_at
+        _loaded_at,
+        {{ chat_analytics.processed_load_seq() }} as _processed_load_seq
 
     from first_copies
 
 )
 
+-- ordered by time: later incremental runs read recent rows through DuckDB's zone maps
 select * from final
+order by occurred_at, event_id

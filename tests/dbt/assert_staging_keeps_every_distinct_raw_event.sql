@@ -1,11 +1,32 @@
 -- Nothing lost between raw and staging: one staged row per distinct raw event_id,
 -- and no staged event that raw does not have. Returns a row when the counts differ.
+-- In an incremental build, the same for the events the run changed: each is staged exactly
+-- once if raw still holds a winning copy of it (in a partition its changes name), else not at all.
+{%- set incremental = chat_analytics.incremental_test_run() %}
+{%- if incremental %}
+    {%- set window = chat_analytics.load_window() %}
+{%- endif %}
 with
+
+{%- if incremental %}
+
+changed_events as (
+
+    select distinct event_id
+    from {{ chat_analytics.plan_relation('changed_events') }}
+
+),
+{%- endif %}
 
 raw_events as (
 
     select count(distinct event_id) as event_count
     from {{ source('raw', 'chat_events') }}
+    {%- if incremental %}
+    where _arrival_date between {{ window['min_added_arrival'] }} and {{ window['max_added_arrival'] }}
+        and not _is_duplicate
+        and event_id in (select event_id from changed_events)
+    {%- endif %}
 
 ),
 
@@ -13,6 +34,10 @@ staged_events as (
 
     select count(*) as event_count
     from {{ ref('stg_chat__events') }}
+    {%- if incremental %}
+    where _processed_load_seq > {{ window['previous_load_seq'] }}
+        and event_id in (select event_id from changed_events)
+    {%- endif %}
 
 )
 

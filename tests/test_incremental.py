@@ -1,0 +1,416 @@
+"""Incremental dbt runs equal a full rebuild (SPEC §6 "Incremental equals full", decisions O4-O9).
+
+Partitions are loaded with the real loader (which records raw.event_changes), in random orders,
+repeated and re-delivered, with `dbt run` after each load or after a few; then a copy of the
+warehouse is rebuilt with `dbt run --full-refresh` and every model is compared with it both ways
+(`except all` in each direction and row counts; doubles rounded to 1e-6; the lineage column
+`_processed_load_seq` left out).
+
+dbt is parsed once for the module; every warehouse file is named warehouse.duckdb, as the reused
+manifest requires (dbt-duckdb names the database after the file's stem).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+import shutil
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+from dbt_helpers import create_raw_tables, failures, run_dbt
+
+from orchestration.generator import GeneratorConfig, generate
+from orchestration.raw_events import load_partition
+
+MODELS = {
+    "staging": ("stg_chat__events",),
+    "intermediate": (
+        "int_events_sessionized",
+        "int_conversations",
+        "int_handover_agent_replies",
+        "int_handover_requests",
+        "int_handover_orphan_events",
+        "int_reporting_dates",
+        "int_reporting_channels",
+    ),
+    "marts": (
+        "kpi_daily",
+        "transfers_by_outcome",
+        "activity_by_weekday_hour",
+        "closed_by_department",
+        "conversations_by_channel",
+        "fct_conversations",
+        "fct_handover_requests",
+        "fct_agent_replies",
+    ),
+}
+LINEAGE_COLUMNS = {"_processed_load_seq"}
+TIMEZONE = "America/Toronto"  # the generated weeks cross the spring DST change (2026-03-08)
+
+
+@pytest.fixture(scope="module")
+def manifest(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    tmp = tmp_path_factory.mktemp("incremental_parse")
+    warehouse = create_raw_tables(tmp / "warehouse.duckdb")
+    parsed = run_dbt(["parse"], warehouse=warehouse, tmp=tmp)
+    assert parsed.success, failures(parsed)
+    return parsed.result
+
+
+@dataclass
+class Pipeline:
+    """A landing zone and a warehouse driven like production: loader, then dbt."""
+
+    root: Path
+    manifest: Any
+    timezone: str = "UTC"
+    inactivity_minutes: int = 10
+
+    @property
+    def landing(self) -> Path:
+        return self.root / "landing"
+
+    @property
+    def warehouse(self) -> Path:
+        return self.root / "incremental" / "warehouse.duckdb"
+
+    def load(self, day: date) -> None:
+        self.warehouse.parent.mkdir(parents=True, exist_ok=True)
+        load_partition(self.warehouse, self.landing, day)
+
+    def dbt(self, *args: str, warehouse: Path | None = None) -> None:
+        result = run_dbt(
+            list(args),
+            warehouse=warehouse or self.warehouse,
+            tmp=self.root / "dbt",
+            manifest=self.manifest,
+            env={
+                "CHAT_ANALYTICS_TIMEZONE": self.timezone,
+                "CHAT_ANALYTICS_INACTIVITY_MINUTES": str(self.inactivity_minutes),
+            },
+        )
+        assert result.success, failures(result)
+
+    def query(self, sql: str, warehouse: Path | None = None) -> list[tuple]:
+        with duckdb.connect(str(warehouse or self.warehouse), read_only=True) as con:
+            con.execute("set TimeZone = 'UTC'")
+            return con.execute(sql).fetchall()
+
+    def runs(self) -> list[tuple]:
+        """The watermark's history: (load_seq, mode, status) of every recorded run, oldest first."""
+        if not self.warehouse.exists() or not self.query(
+            "select 1 from information_schema.tables "
+            "where table_schema = 'intermediate' and table_name = '_incremental_runs'"
+        ):
+            return []
+        return self.query(
+            "select load_seq, mode, status from intermediate._incremental_runs order by recorded_at"
+        )
+
+    def completed_runs(self) -> list[tuple]:
+        return [run for run in self.runs() if run[2] == "complete"]
+
+    def full_rebuild(self) -> Path:
+        """A copy of the warehouse rebuilt from its raw tables with `dbt run --full-refresh`."""
+        copy = self.root / "full" / "warehouse.duckdb"
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(self.warehouse, copy)
+        self.dbt("run", "--full-refresh", warehouse=copy)
+        return copy
+
+    def assert_equals_full_rebuild(self) -> None:
+        full = self.full_rebuild()
+        differences = compare_models(self.warehouse, full)
+        assert not differences, "incremental and full rebuild differ:\n" + "\n".join(differences)
+
+
+def compare_models(incremental: Path, full: Path) -> list[str]:
+    differences = []
+    with duckdb.connect() as con:
+        con.execute("set TimeZone = 'UTC'")
+        con.execute(f"attach '{incremental}' as incremental (read_only)")
+        con.execute(f"attach '{full}' as full_rebuild (read_only)")
+        for schema, names in MODELS.items():
+            for name in names:
+                columns = con.execute(
+                    "select column_name, data_type from information_schema.columns "
+                    "where table_catalog = 'incremental' and table_schema = ? and table_name = ? "
+                    "order by ordinal_position",
+                    [schema, name],
+                ).fetchall()
+                assert columns, f"{schema}.{name} does not exist"
+                select = ", ".join(
+                    f"round({column}, 6) as {column}" if data_type == "DOUBLE" else column
+                    for column, data_type in columns
+                    if column not in LINEAGE_COLUMNS
+                )
+                a, b = f"incremental.{schema}.{name}", f"full_rebuild.{schema}.{name}"
+                only_incremental = con.execute(
+                    f"select count(*) from (select {select} from {a} except all select {select} from {b})"
+                ).fetchone()[0]
+                only_full = con.execute(
+                    f"select count(*) from (select {select} from {b} except all select {select} from {a})"
+                ).fetchone()[0]
+                rows = (
+                    con.execute(f"select count(*) from {a}").fetchone()[0],
+                    con.execute(f"select count(*) from {b}").fetchone()[0],
+                )
+                if only_incremental or only_full or rows[0] != rows[1]:
+                    differences.append(
+                        f"{schema}.{name}: {only_incremental} rows only incremental, {only_full} only full, "
+                        f"row counts {rows[0]} / {rows[1]}"
+                    )
+    return differences
+
+
+# ---------------------------------------------------------------------------------------------------
+# Hand-built events
+# ---------------------------------------------------------------------------------------------------
+
+
+def event(event_id: str, at: str, customer: str = "c1", channel: str = "web", **fields: Any) -> dict:
+    row = {
+        "event_id": event_id,
+        "occurred_at": f"2026-03-02T{at}Z" if len(at) <= 8 else at,
+        "customer_id": customer,
+        "channel": channel,
+        "event_type": "message",
+        "sender": "customer",
+    }
+    row.update(fields)
+    return row
+
+
+def write_folder(landing: Path, day: date, events: list[dict], name: str = "events.ndjson") -> None:
+    folder = landing / day.isoformat()
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    (folder / name).write_text("".join(json.dumps(e) + "\n" for e in events))
+
+
+DAY1, DAY2, DAY3 = date(2026, 3, 2), date(2026, 3, 3), date(2026, 3, 4)
+
+DAY1_EVENTS = [
+    # c1/web: two conversations (20 minutes of silence)
+    event("a1", "10:00:00"),
+    event("a2", "10:20:00"),
+    # c2/web: one conversation with a handover request
+    event("b1", "09:00:00", "c2"),
+    event("b2", "09:01:00", "c2", event_type="handover_requested", sender=None, handover_id="h2"),
+    event("b3", "09:05:00", "c2"),
+    event("b4", "09:06:00", "c2", sender="bot", flow_type="support"),
+    # c3/sms: a reception and a reply of h9, whose request has not arrived (orphans)
+    event("o1", "11:00:00", "c3", "sms", event_type="handover_received", sender=None, handover_id="h9"),
+    event("o2", "11:05:00", "c3", "sms", sender="agent", handover_id="h9"),
+]
+LATE_MERGE = event("a3", "10:10:00", sender="bot")  # 10 and 10 minutes: one conversation
+LATE_SPLIT = event("b5", "09:03:00", "c2", event_type="conversation_closed", sender=None, handover_id="h2")
+DAY2_EVENTS = [
+    LATE_MERGE,
+    LATE_SPLIT,
+    # the request of h9 arrives a day late, in its own thread
+    event("r9", "10:55:00", "c3", "sms", event_type="handover_requested", sender=None, handover_id="h9"),
+    # the day's own events
+    event("d1", "2026-03-03T08:00:00Z", "c4"),
+    event("d2", "2026-03-03T08:02:00Z", "c4", sender="bot", message_type="welcome"),
+    event("d3", "2026-03-03T08:03:00Z", "c4"),
+]
+
+
+def conversations(pipeline: Pipeline, customer: str) -> list[str]:
+    return [
+        r[0]
+        for r in pipeline.query(
+            f"select conversation_id from marts.fct_conversations where customer_id = '{customer}' order by 1"
+        )
+    ]
+
+
+def test_late_events_merge_split_and_orphans_join_their_request(tmp_path: Path, manifest: Any) -> None:
+    pipeline = Pipeline(tmp_path, manifest)
+    write_folder(pipeline.landing, DAY1, DAY1_EVENTS)
+    write_folder(pipeline.landing, DAY2, DAY2_EVENTS)
+
+    pipeline.load(DAY1)
+    pipeline.dbt("run")
+    assert conversations(pipeline, "c1") == ["a1", "a2"]
+    assert conversations(pipeline, "c2") == ["b1"]
+    assert pipeline.query("select event_id from intermediate.int_handover_orphan_events order by 1") == [
+        ("o1",),
+        ("o2",),
+    ]
+
+    pipeline.load(DAY2)
+    pipeline.dbt("run")
+    assert pipeline.runs()[-1] == (2, "incremental", "complete")
+    assert conversations(pipeline, "c1") == ["a1"]  # merged: a2's conversation disappears
+    assert conversations(pipeline, "c2") == ["b1", "b3"]  # split by the late close
+    assert pipeline.query(
+        "select handover_id, outcome, conversation_id, initial_wait_seconds from marts.fct_handover_requests "
+        "where handover_id = 'h9'"
+    ) == [("h9", "successful", "r9", 300.0)]
+    assert pipeline.query("select count(*) from intermediate.int_handover_orphan_events") == [(0,)]
+    pipeline.assert_equals_full_rebuild()
+
+    # the same partition twice changes nothing
+    pipeline.load(DAY2)
+    pipeline.dbt("run")
+    assert conversations(pipeline, "c1") == ["a1"]
+    assert conversations(pipeline, "c2") == ["b1", "b3"]
+
+    # day 2 re-delivered smaller: the merge and the split are undone
+    write_folder(pipeline.landing, DAY2, [e for e in DAY2_EVENTS if e not in (LATE_MERGE, LATE_SPLIT)])
+    pipeline.load(DAY2)
+    pipeline.dbt("run")
+    assert conversations(pipeline, "c1") == ["a1", "a2"]
+    assert conversations(pipeline, "c2") == ["b1"]
+
+    # a copy of a1 arrives on day 3, then day 1 is re-delivered without a1: day 3's copy wins
+    write_folder(pipeline.landing, DAY3, [event("a1", "10:00:00"), event("e1", "2026-03-04T12:00:00Z", "c5")])
+    pipeline.load(DAY3)
+    write_folder(pipeline.landing, DAY1, [e for e in DAY1_EVENTS if e["event_id"] != "a1"])
+    pipeline.load(DAY1)
+    pipeline.dbt("run")
+    assert pipeline.query("select _arrival_date from staging.stg_chat__events where event_id = 'a1'") == [
+        (DAY3,)
+    ]
+    assert conversations(pipeline, "c1") == ["a1", "a2"]
+    assert pipeline.query("select count(*) from marts.kpi_daily") == [(3 * 2,)]  # 3 dates x web, sms
+    pipeline.assert_equals_full_rebuild()
+
+
+def test_loader_records_the_winning_copies_it_removes_and_adds(tmp_path: Path) -> None:
+    landing, warehouse = tmp_path / "landing", tmp_path / "warehouse.duckdb"
+    write_folder(landing, DAY2, [event("x1", "10:00:00"), event("x2", "10:01:00")])
+    write_folder(landing, DAY1, [event("x1", "10:00:00", "c9")])
+    first = load_partition(warehouse, landing, DAY2)
+    second = load_partition(warehouse, landing, DAY1)  # its copy of x1 wins over day 2's
+    third = load_partition(warehouse, landing, DAY1)  # the same partition again
+    assert (first.load_seq, second.load_seq, third.load_seq) == (1, 2, 3)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        changes = con.execute(
+            "select load_seq, change_type, event_id, customer_id, _arrival_date from raw.event_changes "
+            "order by all"
+        ).fetchall()
+        logged = con.execute("select load_seq from raw.load_log order by 1").fetchall()
+    assert changes == [
+        (1, "added", "x1", "c1", DAY2),
+        (1, "added", "x2", "c1", DAY2),
+        (2, "added", "x1", "c9", DAY1),
+        (2, "removed", "x1", "c1", DAY2),
+        # a reload rewrites the winners' lineage: removed and added again
+        (3, "added", "x1", "c9", DAY1),
+        (3, "removed", "x1", "c9", DAY1),
+    ]
+    assert logged == [(1,), (2,), (3,)]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Property: random data, random load orders, repeats, re-deliveries, partial runs
+# ---------------------------------------------------------------------------------------------------
+
+
+def redeliver(folder: Path, donor: Path, rng: random.Random) -> None:
+    """Rewrite `folder` with about a fifth of its lines removed and some lines of `donor` added."""
+    lines: list[bytes] = []
+    for path in sorted(folder.iterdir()):
+        lines += gzip.decompress(path.read_bytes()).splitlines(keepends=True)
+        path.unlink()
+    kept = [line for line in lines if rng.random() > 0.2]
+    donor_lines = [
+        line
+        for path in sorted(donor.iterdir())
+        for line in gzip.decompress(path.read_bytes()).splitlines(True)
+    ]
+    kept += rng.sample(donor_lines, min(10, len(donor_lines)))
+    (folder / "events-001.ndjson.gz").write_bytes(gzip.compress(b"".join(kept)))
+
+
+@pytest.mark.parametrize("seed", [3, 11, pytest.param(29, marks=pytest.mark.slow)])
+def test_any_sequence_of_loads_equals_a_full_rebuild(tmp_path: Path, manifest: Any, seed: int) -> None:
+    rng = random.Random(seed)
+    pipeline = Pipeline(tmp_path, manifest, timezone=TIMEZONE)
+    generate(
+        GeneratorConfig(
+            landing_dir=pipeline.landing,
+            start=date(2026, 3, 6),
+            days=4,
+            seed=seed,
+            conversations_per_day=40,
+            timezone=TIMEZONE,
+            late_rate=0.3,
+            duplicate_rate=0.2,
+            max_late_days=3,
+            files_per_day=1,
+        )
+    )
+    folders = sorted(date.fromisoformat(p.name) for p in pipeline.landing.iterdir())
+    order = folders[:]
+    rng.shuffle(order)
+    order += rng.sample(folders, 2)  # repeats
+    redelivered = rng.choice(folders)
+    order.insert(rng.randrange(len(order) // 2, len(order)), redelivered)
+    partial_run_at = rng.randrange(1, len(order) - 1)
+
+    done_redelivery = False
+    pending = 0
+    for i, day in enumerate(order):
+        if day == redelivered and not done_redelivery and i >= len(order) // 2:
+            donor = pipeline.landing / rng.choice([d for d in folders if d != day]).isoformat()
+            redeliver(pipeline.landing / day.isoformat(), donor, rng)
+            done_redelivery = True
+        pipeline.load(day)
+        pending += 1
+        if i == partial_run_at:
+            # upstream models commit, the marts do not run: the watermark must not move
+            before = pipeline.completed_runs()
+            pipeline.dbt("run", "--select", "+int_conversations")
+            assert pipeline.completed_runs() == before
+        elif pending >= rng.randint(1, 3) or i == len(order) - 1:
+            pipeline.dbt("run")
+            pending = 0
+
+    modes = [mode for _, mode, _ in pipeline.completed_runs()]
+    assert modes[0] == "full" and set(modes[1:]) == {"incremental"}
+    pipeline.assert_equals_full_rebuild()
+
+
+def test_incremental_build_runs_data_tests_on_the_new_rows(tmp_path: Path, manifest: Any) -> None:
+    """`dbt build` after a load: every data test passes on the rows the run wrote."""
+    pipeline = Pipeline(tmp_path, manifest)
+    write_folder(pipeline.landing, DAY1, DAY1_EVENTS)
+    write_folder(pipeline.landing, DAY2, DAY2_EVENTS)
+    pipeline.load(DAY1)
+    pipeline.dbt("run")
+    pipeline.load(DAY2)
+    pipeline.dbt("build", "--exclude-resource-type", "unit_test")
+    assert pipeline.runs()[-1] == (2, "incremental", "complete")
+
+
+def test_changed_settings_or_missing_state_make_the_next_run_full(tmp_path: Path, manifest: Any) -> None:
+    pipeline = Pipeline(tmp_path, manifest)
+    write_folder(pipeline.landing, DAY1, DAY1_EVENTS)
+    write_folder(pipeline.landing, DAY3, [event("e1", "2026-03-04T12:00:00Z", "c5")])
+    pipeline.load(DAY1)
+    pipeline.dbt("run")
+    assert conversations(pipeline, "c1") == ["a1", "a2"]
+
+    with duckdb.connect(str(pipeline.warehouse)) as con:
+        con.execute("drop table intermediate._incremental_thread_tails")
+    pipeline.load(DAY3)
+    pipeline.dbt("run")
+    assert pipeline.completed_runs()[-1] == (2, "full", "complete")
+
+    # another inactivity limit: the next run recomputes everything with it (20 minutes no longer split c1)
+    pipeline.inactivity_minutes = 60
+    pipeline.dbt("run")
+    assert pipeline.completed_runs()[-1] == (2, "full", "complete")
+    assert conversations(pipeline, "c1") == ["a1"]
+    pipeline.assert_equals_full_rebuild()
