@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -20,6 +21,9 @@ ENV_TIMEZONE = "CHAT_ANALYTICS_TIMEZONE"
 ENV_INACTIVITY = "CHAT_ANALYTICS_INACTIVITY_MINUTES"
 ENV_START_DATE = "CHAT_ANALYTICS_START_DATE"
 ENV_QUARANTINE_THRESHOLD = "CHAT_ANALYTICS_MAX_QUARANTINE_SHARE"
+ENV_MEMORY_LIMIT = "CHAT_ANALYTICS_DUCKDB_MEMORY_LIMIT"
+# DuckDB's own default is 80% of RAM; dbt's builds spill to disk past this instead (issue 4: < 6 GiB).
+DEFAULT_MEMORY_LIMIT = "4GB"
 
 
 _NOT_ZONES = frozenset({"localtime", "posixrules", "Factory"})
@@ -79,6 +83,16 @@ def validate_share(value: str | float) -> float:
     return share
 
 
+def validate_memory_limit(value: str) -> str:
+    """A DuckDB size such as '4GB' or '512MiB'; it is pasted into dbt's profile, so nothing else passes."""
+    text = value.strip()
+    if not re.fullmatch(r"[1-9][0-9]{0,6}(\.[0-9]+)?\s?(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", text, re.IGNORECASE):
+        raise ConfigError(
+            f"DuckDB memory limit must be a size such as '4GB' or '512MiB', got {value!r} ({ENV_MEMORY_LIMIT})"
+        )
+    return text
+
+
 def _absolute_path(value: str, what: str) -> Path:
     if not value.strip():
         raise ConfigError(f"{what} is empty")
@@ -95,6 +109,7 @@ class Settings:
     inactivity_minutes: int = 10
     start_date: date = DEFAULT_START_DATE
     max_quarantine_share: float = 0.01
+    duckdb_memory_limit: str = DEFAULT_MEMORY_LIMIT
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -110,6 +125,7 @@ class Settings:
             inactivity_minutes=validate_inactivity(env.get(ENV_INACTIVITY, "10")),
             start_date=parse_date(env.get(ENV_START_DATE, DEFAULT_START_DATE.isoformat()), ENV_START_DATE),
             max_quarantine_share=validate_share(env.get(ENV_QUARANTINE_THRESHOLD, "0.01")),
+            duckdb_memory_limit=validate_memory_limit(env.get(ENV_MEMORY_LIMIT, DEFAULT_MEMORY_LIMIT)),
         )
 
     def dbt_env(self) -> dict[str, str]:
@@ -118,10 +134,5 @@ class Settings:
             ENV_WAREHOUSE: str(self.warehouse),
             ENV_TIMEZONE: self.timezone,
             ENV_INACTIVITY: str(self.inactivity_minutes),
-        }
-
-    def dbt_vars(self) -> dict[str, str | int]:
-        return {
-            "reporting_timezone": self.timezone,
-            "conversation_inactivity_minutes": self.inactivity_minutes,
+            ENV_MEMORY_LIMIT: self.duckdb_memory_limit,
         }

@@ -12,6 +12,7 @@ from pathlib import Path
 from orchestration.config import DBT_PROJECT_DIR, PROJECT_ROOT, Settings
 
 MANIFEST_PATH = DBT_PROJECT_DIR / "target" / "manifest.json"
+PARTIAL_PARSE_NAME = "partial_parse.msgpack"
 _DBT_SOURCES = (
     DBT_PROJECT_DIR,
     PROJECT_ROOT / "models",
@@ -82,6 +83,23 @@ def prepare_manifest(settings: Settings, *, force: bool = False) -> Path:
         if not result.success:
             raise DbtParseError(f"dbt could not parse {DBT_PROJECT_DIR}: {result.exception}")
         # Concurrent processes may parse at once; the rename keeps every reader on a whole file.
+        # partial_parse.msgpack goes first: dagster-dbt copies it into each run's target folder,
+        # so a run re-parses only what changed since this parse instead of the whole project.
+        os.replace(Path(tmp) / PARTIAL_PARSE_NAME, MANIFEST_PATH.parent / PARTIAL_PARSE_NAME)
         os.replace(Path(tmp) / "manifest.json", MANIFEST_PATH)
         shutil.rmtree(tmp, ignore_errors=True)
     return MANIFEST_PATH
+
+
+def keep_partial_parse(run_target_path: Path) -> None:
+    """Make a run's partial_parse.msgpack the one later runs start from.
+
+    dbt re-parses everything when the profile differs from the one the saved file was written
+    with (another warehouse path, memory limit...). The file a run leaves matches the settings in
+    use, so the next run with the same settings parses only what changed.
+    """
+    produced = run_target_path / PARTIAL_PARSE_NAME
+    if produced.exists():
+        staged = MANIFEST_PATH.parent / f".{PARTIAL_PARSE_NAME}.{os.getpid()}"
+        shutil.copyfile(produced, staged)
+        os.replace(staged, MANIFEST_PATH.parent / PARTIAL_PARSE_NAME)

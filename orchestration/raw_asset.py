@@ -28,6 +28,8 @@ def summarize_loads(
     missing = [r for r in results if not r.folder_exists]
     metadata = {
         "partitions": len(results),
+        # files identical to their last load, so not rewritten (decision O10)
+        "unchanged_partitions": sum(r.unchanged for r in results),
         "files_read": sum(len(r.files) for r in results),
         "lines_read": lines,
         "valid_rows": sum(r.valid_rows for r in results),
@@ -35,10 +37,11 @@ def summarize_loads(
         "duplicate_rows": sum(r.duplicate_rows for r in results),
         "quarantine_reasons": dg.MetadataValue.json(reasons),
         "per_partition": dg.MetadataValue.md(
-            "| arrival date | files | lines | valid | quarantined | duplicates |\n|---|---|---|---|---|---|\n"
+            "| arrival date | files | lines | valid | quarantined | duplicates | reloaded |\n"
+            "|---|---|---|---|---|---|---|\n"
             + "\n".join(
                 f"| {r.arrival_date} | {len(r.files)} | {r.lines_read} | {r.valid_rows} | "
-                f"{r.quarantined_rows} | {r.duplicate_rows} |"
+                f"{r.quarantined_rows} | {r.duplicate_rows} | {'no (unchanged)' if r.unchanged else 'yes'} |"
                 for r in results
             )
         ),
@@ -64,8 +67,17 @@ def summarize_loads(
     return metadata, checks
 
 
+class RawLoadConfig(dg.Config):
+    # Reload partitions even when their files are identical to the last load (decision O10).
+    force_reload: bool = False
+
+
 def load_range(
-    resource: ChatAnalyticsResource, dates: Sequence[date], log: dg.DagsterLogManager | None = None
+    resource: ChatAnalyticsResource,
+    dates: Sequence[date],
+    log: dg.DagsterLogManager | None = None,
+    *,
+    force: bool = False,
 ) -> list[LoadResult]:
     settings = resource.settings()
     results = []
@@ -75,12 +87,14 @@ def load_range(
             settings.landing_dir,
             arrival_date,
             lock_timeout_seconds=resource.lock_timeout_seconds,
+            force=force,
         )
         if log is not None:
             log.info(
                 f"raw {arrival_date}: {result.lines_read} lines, {result.valid_rows} valid, "
                 f"{result.quarantined_rows} quarantined, {result.duplicate_rows} duplicates"
                 + ("" if result.folder_exists else f" (no folder {result.folder})")
+                + (" (files unchanged since their last load: not reloaded)" if result.unchanged else "")
             )
         results.append(result)
     return results
@@ -106,11 +120,11 @@ def build_raw_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinit
         ],
     )
     def raw_chat_events(
-        context: dg.AssetExecutionContext, chat_analytics: ChatAnalyticsResource
+        context: dg.AssetExecutionContext, config: RawLoadConfig, chat_analytics: ChatAnalyticsResource
     ) -> dg.MaterializeResult:
         keys = context.partition_keys
         dates = sorted(date.fromisoformat(k) for k in keys)
-        results = load_range(chat_analytics, dates, context.log)
+        results = load_range(chat_analytics, dates, context.log, force=config.force_reload)
         metadata, checks = summarize_loads(results, chat_analytics.settings().max_quarantine_share)
         return dg.MaterializeResult(metadata=metadata, check_results=checks)
 

@@ -13,6 +13,7 @@ recompute (thread, instant, handover). New data is thus found by load, never by 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import uuid
 import zlib
 from collections.abc import Iterator
@@ -60,6 +61,9 @@ EARLIEST_VALID_INSTANT = "2000-01-01 00:00:00+00"
 FUTURE_TOLERANCE_DAYS = 3  # the arrival day itself plus two days of clock skew (decision R4)
 QUARANTINED_TEXT_LIMIT = 100_000
 DEFAULT_CHUNK_BYTES = 128 * 1024 * 1024
+# Part of every partition's fingerprint: bump it when a change of the loader changes what a file loads as,
+# so that reruns of unchanged files reload them with the new rules (decision O10).
+LOADER_VERSION = 1
 
 
 class LoadError(RuntimeError):
@@ -78,8 +82,10 @@ class LoadResult:
     quarantined_rows: int = 0
     duplicate_rows: int = 0
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
-    load_seq: int | None = None  # None when nothing was loaded (absent folder)
+    load_seq: int | None = None  # None when nothing was loaded (absent folder, unchanged files)
     event_changes: int = 0  # winning copies removed or added by this load (raw.event_changes rows)
+    fingerprint: str | None = None
+    unchanged: bool = False  # the files are byte-identical to the last load: nothing was rewritten
 
     @property
     def quarantined_share(self) -> float:
@@ -109,6 +115,16 @@ def partition_files(folder: Path) -> list[Path]:
             )
         files.append(path)
     return files
+
+
+def files_fingerprint(folder: Path, files: list[Path]) -> str:
+    """sha256 of the loader's version and each file's name and bytes: equal means a reload is a no-op."""
+    digest = hashlib.sha256(f"loader {LOADER_VERSION}\n".encode())
+    for path in files:
+        digest.update(f"{path.relative_to(folder)}\n{path.stat().st_size}\n".encode())
+        with path.open("rb") as stream:
+            digest.update(hashlib.file_digest(stream, "sha256").digest())
+    return digest.hexdigest()
 
 
 def _line_batches(stream: BinaryIO, chunk_bytes: int) -> Iterator[tuple[int, pa.Array]]:
@@ -510,11 +526,13 @@ def load_partition(
     *,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     lock_timeout_seconds: float = 0.0,
+    force: bool = False,
 ) -> LoadResult:
     """Replace raw partition `arrival_date` with the files of `<landing_dir>/<arrival_date>/`.
 
     An absent folder loads nothing and leaves an earlier load of the partition in place
-    (decision R10): a purged landing zone must not erase the warehouse's history.
+    (decision R10): a purged landing zone must not erase the warehouse's history. Files identical
+    to the partition's last load are not reloaded unless `force` (decision O10): a rerun changes nothing.
     """
     folder = landing_dir / arrival_date.isoformat()
     result = LoadResult(
@@ -525,6 +543,15 @@ def load_partition(
     with open_warehouse(warehouse, lock_timeout_seconds=lock_timeout_seconds) as con:
         ensure_raw_schema(con)
         if not result.folder_exists:
+            return result
+        result.fingerprint = files_fingerprint(folder, files)
+        if not force and _last_fingerprint(con, arrival_date) == result.fingerprint:
+            result.unchanged = True
+            _count(con, result)
+            (result.lines_read,) = con.execute(
+                "select lines_read from raw.load_log where arrival_date = ? order by load_seq desc limit 1",
+                [arrival_date],
+            ).fetchone()
             return result
         loaded_at = datetime.now(UTC)
         con.execute("begin transaction")
@@ -564,9 +591,9 @@ def load_partition(
                 """
                 insert into raw.load_log (
                     load_id, arrival_date, started_at, finished_at, files_read, lines_read,
-                    valid_rows, quarantined_rows, duplicate_rows, load_seq
+                    valid_rows, quarantined_rows, duplicate_rows, load_seq, files_fingerprint
                 )
-                values (?, ?, ?, now(), ?, ?, ?, ?, ?, ?)
+                values (?, ?, ?, now(), ?, ?, ?, ?, ?, ?, ?)
                 """,
                 [
                     result.load_id,
@@ -578,6 +605,7 @@ def load_partition(
                     result.quarantined_rows,
                     result.duplicate_rows,
                     result.load_seq,
+                    result.fingerprint,
                 ],
             )
             con.execute("drop table _previous_ids")
@@ -587,6 +615,14 @@ def load_partition(
             con.execute("rollback")
             raise
     return result
+
+
+def _last_fingerprint(con: duckdb.DuckDBPyConnection, arrival_date: date) -> str | None:
+    row = con.execute(
+        "select files_fingerprint from raw.load_log where arrival_date = ? order by load_seq desc limit 1",
+        [arrival_date],
+    ).fetchone()
+    return row[0] if row else None
 
 
 def _count(con: duckdb.DuckDBPyConnection, result: LoadResult) -> None:

@@ -62,6 +62,8 @@ RAW_SCHEMA_DDL: tuple[str, ...] = (
     # (`not _is_duplicate`) it removed and which it added. dbt reads the changes above the last load
     # sequence it fully processed, so an event arriving any number of days late is never missed.
     "alter table raw.load_log add column if not exists load_seq bigint",
+    # sha256 of the loader version and the files' names and bytes: a rerun on identical files is skipped.
+    "alter table raw.load_log add column if not exists files_fingerprint varchar",
     """
     create table if not exists raw.event_changes (
         load_seq bigint not null,

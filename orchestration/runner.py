@@ -31,7 +31,13 @@ def materialize_range(
     """Materialize arrival partitions start..end and every dbt model as one run; True on success."""
     defs = definitions or build_definitions(settings)
     job = defs.resolve_job_def(DAILY_JOB)
-    run_config = {"ops": {"chat_analytics_dbt": {"config": {"full_refresh": full_refresh}}}}
+    # A full refresh also reloads unchanged landing files, in case the loader's rules changed.
+    run_config = {
+        "ops": {
+            "raw_chat_events": {"config": {"force_reload": full_refresh}},
+            "chat_analytics_dbt": {"config": {"full_refresh": full_refresh}},
+        }
+    }
     with _instance() as instance:
         result = job.execute_in_process(
             instance=instance,

@@ -36,6 +36,8 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
         ("CHAT_ANALYTICS_INACTIVITY_MINUTES", "1000000", "at most 525600 minutes"),
         ("CHAT_ANALYTICS_INACTIVITY_MINUTES", "ten", "whole number of minutes"),
         ("CHAT_ANALYTICS_START_DATE", "2026-13-01", "YYYY-MM-DD"),
+        ("CHAT_ANALYTICS_DUCKDB_MEMORY_LIMIT", "4", "memory limit must be a size"),
+        ("CHAT_ANALYTICS_DUCKDB_MEMORY_LIMIT", "4GB'; drop table x; --", "memory limit must be a size"),
     ],
 )
 def test_bad_configuration_is_refused(

@@ -292,7 +292,9 @@ def test_loader_records_the_winning_copies_it_removes_and_adds(tmp_path: Path) -
     write_folder(landing, DAY1, [event("x1", "10:00:00", "c9")])
     first = load_partition(warehouse, landing, DAY2)
     second = load_partition(warehouse, landing, DAY1)  # its copy of x1 wins over day 2's
-    third = load_partition(warehouse, landing, DAY1)  # the same partition again
+    unchanged = load_partition(warehouse, landing, DAY1)  # the same files again: nothing to do
+    third = load_partition(warehouse, landing, DAY1, force=True)
+    assert unchanged.unchanged and unchanged.load_seq is None and unchanged.valid_rows == 1
     assert (first.load_seq, second.load_seq, third.load_seq) == (1, 2, 3)
     with duckdb.connect(str(warehouse), read_only=True) as con:
         changes = con.execute(
@@ -305,11 +307,43 @@ def test_loader_records_the_winning_copies_it_removes_and_adds(tmp_path: Path) -
         (1, "added", "x2", "c1", DAY2),
         (2, "added", "x1", "c9", DAY1),
         (2, "removed", "x1", "c1", DAY2),
-        # a reload rewrites the winners' lineage: removed and added again
+        # a forced reload rewrites the winners' lineage: removed and added again
         (3, "added", "x1", "c9", DAY1),
         (3, "removed", "x1", "c9", DAY1),
     ]
     assert logged == [(1,), (2,), (3,)]
+
+
+def test_identical_files_are_not_reloaded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Decision O10: a rerun on byte-identical files writes nothing; any change of a byte reloads."""
+    landing, warehouse = tmp_path / "landing", tmp_path / "warehouse.duckdb"
+    write_folder(landing, DAY1, [event("x1", "10:00:00"), "not json"])
+
+    def log_and_changes() -> tuple[list[tuple], list[tuple]]:
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            return (
+                con.execute("select load_seq, files_fingerprint from raw.load_log order by 1").fetchall(),
+                con.execute(
+                    "select load_seq, change_type, event_id from raw.event_changes order by all"
+                ).fetchall(),
+            )
+
+    first = load_partition(warehouse, landing, DAY1)
+    before = log_and_changes()
+    again = load_partition(warehouse, landing, DAY1)
+    assert again.unchanged and not first.unchanged
+    assert (again.lines_read, again.valid_rows, again.quarantined_rows) == (2, 1, 1)
+    assert again.fingerprint == first.fingerprint
+    assert log_and_changes() == before
+
+    # same names, one byte changed: reloaded
+    write_folder(landing, DAY1, [event("x1", "10:00:01"), "not json"])
+    changed = load_partition(warehouse, landing, DAY1)
+    assert not changed.unchanged and changed.load_seq == 2
+
+    # a new loader version reloads unchanged files
+    monkeypatch.setattr("orchestration.raw_events.LOADER_VERSION", 10_000)
+    assert load_partition(warehouse, landing, DAY1).load_seq == 3
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -4,7 +4,10 @@ independent Python reference of the definitions (tests/reference_metrics.py)."""
 from __future__ import annotations
 
 import gzip
+import json
 import math
+import shutil
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -15,6 +18,8 @@ from reference_metrics import compute_marts
 
 from orchestration.automation import changed_partitions, folder_fingerprints, previous_arrival_date
 from orchestration.config import Settings
+from orchestration.dbt_manifest import MANIFEST_PATH
+from orchestration.dbt_state import expected_fingerprint, reason_to_run_dbt
 from orchestration.definitions import DAILY_JOB, build_definitions
 from orchestration.generator import GeneratorConfig, generate
 from orchestration.runner import materialize_range
@@ -149,7 +154,11 @@ def test_every_line_is_accounted_for(materialized: Settings) -> None:
 
 
 def test_rerunning_a_partition_changes_nothing(materialized: Settings, defs: dg.Definitions) -> None:
+    bookkeeping = (
+        "select (select count(*) from raw.load_log), (select count(*) from intermediate._incremental_runs)"
+    )
     before = {mart: read(materialized, f"select * from marts.{mart} order by all") for mart in MARTS}
+    runs_before = read(materialized, bookkeeping)
     assert materialize_range(
         materialized, START + timedelta(days=1), START + timedelta(days=1), definitions=defs
     )
@@ -158,6 +167,34 @@ def test_rerunning_a_partition_changes_nothing(materialized: Settings, defs: dg.
         assert len(after[mart]) == len(before[mart]), mart
         for old, new in zip(before[mart], after[mart], strict=True):
             assert_rows_equal(new, old, mart)
+    # identical files are not reloaded (decision O10) and dbt, with nothing to do, is not started
+    assert read(materialized, bookkeeping) == runs_before
+
+
+def test_dbt_is_skipped_only_when_the_last_complete_run_processed_every_load(
+    materialized: Settings, tmp_path: Path
+) -> None:
+    manifest = json.loads(MANIFEST_PATH.read_text())
+    with duckdb.connect(str(materialized.warehouse), read_only=True) as con:
+        # the fingerprint Python computes is the one dbt recorded: a drift in either formula fails here
+        (recorded,) = con.execute(
+            "select settings from intermediate._incremental_runs order by recorded_at desc limit 1"
+        ).fetchone()
+        assert recorded == expected_fingerprint(materialized, manifest)
+        assert reason_to_run_dbt(con, materialized, manifest) is None
+        assert reason_to_run_dbt(con, replace(materialized, inactivity_minutes=11), manifest) is not None
+    copy = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(materialized.warehouse, copy)
+    with duckdb.connect(str(copy)) as con:
+        con.execute(
+            "insert into raw.load_log select * replace (load_seq + 1 as load_seq, 'new' as load_id) "
+            "from raw.load_log order by load_seq desc limit 1"
+        )
+        assert reason_to_run_dbt(con, materialized, manifest).startswith(
+            "loads after the last complete dbt run"
+        )
+        con.execute("drop table marts.kpi_daily")
+        assert reason_to_run_dbt(con, materialized, manifest) == "model kpi_daily does not exist"
 
 
 def test_schedule_requests_previous_arrival_day(defs: dg.Definitions) -> None:
