@@ -40,6 +40,7 @@ docs: install
 
 dev: install
 	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/.dagster_home} && mkdir -p $$DAGSTER_HOME && \
+		{ test -f $$DAGSTER_HOME/dagster.yaml || cp orchestration/dagster.yaml $$DAGSTER_HOME/dagster.yaml; } && \
 		DAGSTER_HOME=$$DAGSTER_HOME $(BIN)/dagster dev -m orchestration.definitions
 
 benchmark: install

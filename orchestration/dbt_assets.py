@@ -2,6 +2,7 @@
 
 import json
 from collections.abc import Iterator, Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,11 @@ from orchestration.warehouse import open_warehouse
 
 DBT_PROJECT = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 LAYERS = ("staging", "intermediate", "marts")
+# The daily schedule materializes them once a day: a mart not updated for 26 hours missed a run
+# (warning); after 50 hours two runs were missed (failure).
+MARTS_FRESHNESS = dg.FreshnessPolicy.time_window(
+    fail_window=timedelta(hours=50), warn_window=timedelta(hours=26)
+)
 # dbt has exited when row counts are read; only another process (a concurrent reader) can hold the file.
 METADATA_LOCK_TIMEOUT_SECONDS = 60.0
 
@@ -33,6 +39,14 @@ class ChatAnalyticsTranslator(DagsterDbtTranslator):
         if dbt_resource_props.get("resource_type") in ("model", "seed", "snapshot"):
             return dg.AssetKey(dbt_resource_props["name"])
         return super().get_asset_key(dbt_resource_props)
+
+    def get_asset_spec(
+        self, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None
+    ) -> dg.AssetSpec:
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        if spec.group_name == "marts":
+            return spec.replace_attributes(freshness_policy=MARTS_FRESHNESS)
+        return spec
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         fqn = dbt_resource_props.get("fqn", [])

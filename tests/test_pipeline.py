@@ -17,11 +17,12 @@ import pytest
 from reference_metrics import compute_marts
 
 from orchestration.automation import changed_partitions, folder_fingerprints, previous_arrival_date
-from orchestration.config import Settings
+from orchestration.config import PROJECT_ROOT, Settings
 from orchestration.dbt_manifest import MANIFEST_PATH
 from orchestration.dbt_state import expected_fingerprint, reason_to_run_dbt
 from orchestration.definitions import DAILY_JOB, build_definitions
 from orchestration.generator import GeneratorConfig, generate
+from orchestration.raw_asset import WAREHOUSE_POOL
 from orchestration.runner import materialize_range
 
 START = date(2026, 3, 5)
@@ -195,6 +196,21 @@ def test_dbt_is_skipped_only_when_the_last_complete_run_processed_every_load(
         )
         con.execute("drop table marts.kpi_daily")
         assert reason_to_run_dbt(con, materialized, manifest) == "model kpi_daily does not exist"
+
+
+def test_marts_have_a_freshness_policy_and_writers_share_a_pool_of_one(
+    defs: dg.Definitions, tmp_path: Path
+) -> None:
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        assert (node.freshness_policy is not None) == (node.group_name == "marts"), key
+    writers = [graph.get(key) for key in graph.get_all_asset_keys() if graph.get(key).group_name != "serving"]
+    assert all(node.pools == {WAREHOUSE_POOL} for node in writers)
+    # the instance settings `make dev` installs: one writer of the pool at a time
+    shutil.copy(PROJECT_ROOT / "orchestration" / "dagster.yaml", tmp_path / "dagster.yaml")
+    instance = dg.DagsterInstance.from_config(str(tmp_path))
+    assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
 
 
 def test_schedule_requests_previous_arrival_day(defs: dg.Definitions) -> None:
