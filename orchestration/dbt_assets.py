@@ -105,11 +105,16 @@ def build_dbt_assets(partitions_def: dg.PartitionsDefinition, manifest_path: Pat
         chat_analytics: ChatAnalyticsResource,
     ) -> Iterator[Any]:
         settings = chat_analytics.settings()
-        if not config.full_refresh and settings.warehouse.exists():
+        if settings.warehouse.exists():
             with open_warehouse(
-                settings.warehouse, read_only=True, lock_timeout_seconds=METADATA_LOCK_TIMEOUT_SECONDS
+                # dbt itself fails at once on a locked file: wait here for another process to finish
+                settings.warehouse,
+                read_only=True,
+                lock_timeout_seconds=chat_analytics.lock_timeout_seconds,
             ) as con:
-                reason = reason_to_run_dbt(con, settings, manifest)
+                reason = (
+                    "--full-refresh" if config.full_refresh else reason_to_run_dbt(con, settings, manifest)
+                )
             if reason is None:
                 # Nothing is yielded: no model is re-materialized and nothing downstream runs.
                 context.log.info("dbt skipped: the last complete dbt run already processed every load")
