@@ -112,6 +112,57 @@ def test_quarantine_reasons(landing: Path, warehouse: Path) -> None:
     assert stored["ok-lower"] == "2026-03-08 10:00:00.5+00"
 
 
+def test_impossible_clock_times_and_offsets_are_invalid_timestamps(landing: Path, warehouse: Path) -> None:
+    """Hours 00-23 and minutes 00-59, in the time and in the offset (decision R2).
+
+    DuckDB's own cast reads 24:00:00 as the next midnight and accepts offsets such as +99:99.
+    """
+    invalid = [
+        "2026-03-08T10:00:00+99:99",
+        "2026-03-08T24:00:00Z",
+        "2026-03-08T24:00:00.000+01:00",
+        "2026-03-08T10:00:00+24:00",
+        "2026-03-08T10:00:00-05:60",
+        "2026-03-08T10:60:00Z",
+        "2026-03-08T10:00:60Z",
+    ]
+    valid = {
+        "edge-east": ("2026-03-08T23:59:59.999999+23:59", "2026-03-08 00:00:59.999999+00"),
+        "edge-west": ("2026-03-08T00:00:00-23:59", "2026-03-08 23:59:00+00"),
+        "midnight": ("2026-03-08T00:00:00+00:00", "2026-03-08 00:00:00+00"),
+    }
+    write_lines(
+        landing,
+        DAY,
+        "events.ndjson",
+        [event(f"bad-{i}", occurred_at=ts) for i, ts in enumerate(invalid)]
+        + [event(name, occurred_at=ts) for name, (ts, _) in valid.items()],
+    )
+    result = load_partition(warehouse, landing, DAY)
+    assert result.quarantine_reasons == {"invalid_timestamp": len(invalid)}
+    stored = dict(rows(warehouse, "select event_id, occurred_at_utc::varchar from raw.chat_events"))
+    assert stored == {name: utc for name, (_, utc) in valid.items()}
+
+
+def test_values_made_only_of_whitespace_are_blank(landing: Path, warehouse: Path) -> None:
+    """Tabs, newlines and other Unicode white space are blank like spaces (decision R5)."""
+    cases = [
+        (event("w1", channel=" \t "), "missing_field:channel"),
+        (event("w2", channel="\t"), "missing_field:channel"),
+        (event("w3", channel="\u00a0\u3000\r\n"), "missing_field:channel"),
+        (event("w4", customer_id="\n"), "missing_field:customer_id"),
+        (event("\t\t"), "missing_field:event_id"),
+        (event("w6", sender="\t"), "missing_field:sender"),
+        (event("w7", event_type="handover_received", sender=..., handover_id=" \t"), "missing_handover_id"),
+    ]
+    valid = [event("ok-tab-inside", channel="\tweb "), event("ok-nbsp-inside", customer_id="\u00a0c1")]
+    write_lines(landing, DAY, "events.ndjson", [line for line, _ in cases] + valid)
+    result = load_partition(warehouse, landing, DAY)
+    reasons = dict(rows(warehouse, "select _line_number, reason from raw.quarantined_events"))
+    assert reasons == {i: reason for i, (_, reason) in enumerate(cases, start=1)}
+    assert result.valid_rows == len(valid)
+
+
 def test_invalid_utf8_crlf_and_last_line_without_newline(landing: Path, warehouse: Path) -> None:
     folder = landing / DAY.isoformat()
     folder.mkdir(parents=True)
