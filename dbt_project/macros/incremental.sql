@@ -308,16 +308,17 @@
     ).columns[0].values()[0] -%}
     {%- set lower_bound = chat_analytics.timestamptz_literal(min_range_start) -%}
 
-    {#- 3. the sessionization state just before each range: the stored state before the thread's first
-           event at or after the range start, else the thread's tail (its last event is earlier) -#}
+    {#- 3. the sessionization state just before each range: the stored state after the event before the
+           thread's first event at or after the range start (initial for the thread's first event),
+           else the thread's tail (its last event is earlier) -#}
     {% set restarts_sql %}
         create or replace table {{ chat_analytics.plan_relation('thread_restarts') }} as
         with
         changed_threads as (
             select customer_id, channel, range_start from {{ changed_threads }}
         ),
-        first_events_in_range as (
-            select events.customer_id, events.channel, events._state_before as state
+        first_positions_in_range as (
+            select events.customer_id, events.channel, events.thread_position
             from {{ sessionized }} as events
             inner join changed_threads
                 on events.customer_id = changed_threads.customer_id
@@ -327,6 +328,18 @@
             qualify row_number() over (
                 partition by events.customer_id, events.channel order by events.occurred_at, events.event_id
             ) = 1
+        ),
+        first_events_in_range as (
+            -- thread_position numbers a thread's events 1, 2, ... in order: the previous event is position - 1
+            select
+                first_positions.customer_id,
+                first_positions.channel,
+                coalesce(previous_events._state_after, {{ chat_analytics.initial_session_state() }}) as state
+            from first_positions_in_range as first_positions
+            left join {{ sessionized }} as previous_events
+                on previous_events.customer_id = first_positions.customer_id
+                and previous_events.channel = first_positions.channel
+                and previous_events.thread_position = first_positions.thread_position - 1
         ),
         tails as (
             select tails.customer_id, tails.channel, tails.last_event_at, tails.state
