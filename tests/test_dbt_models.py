@@ -7,6 +7,7 @@ orphan report, which this data set triggers on purpose.
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,6 +18,9 @@ from typing import Any
 import duckdb
 import pytest
 from dbt_helpers import create_raw_tables, failures, insert_raw_events, raw_event, run_dbt
+
+from orchestration.config import PROJECT_ROOT
+from orchestration.raw_events import WHITESPACE_CODE_POINTS
 
 # 2026-03-02 is a Monday. Reporting time zone: UTC (the default), inactivity: 10 minutes.
 RAW_ROWS: list[dict[str, Any]] = [
@@ -252,3 +256,11 @@ def test_settings_come_from_the_environment(built_warehouse: BuiltWarehouse, tmp
         ("w02", date(2026, 3, 2), 5),
         ("w11", date(2026, 3, 2), 5),
     ]
+
+
+def test_dbt_and_the_loader_agree_on_white_space() -> None:
+    """Blank in the loader (quarantine) and blank or trimmed in staging are the same characters."""
+    macro = (PROJECT_ROOT / "dbt_project" / "macros" / "whitespace.sql").read_text()
+    listed = re.search(r"return\(\[([0-9, ]+)\]\)", macro)
+    assert listed is not None
+    assert tuple(int(code) for code in listed.group(1).split(",")) == WHITESPACE_CODE_POINTS

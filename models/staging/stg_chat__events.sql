@@ -55,7 +55,7 @@ final as (
         {{ normalized_channel('channel') }} as channel,
         event_type,
         sender,
-        coalesce(nullif(trim(message_type), ''), 'text') as message_type,
+        coalesce(nullif({{ chat_analytics.trim_whitespace('message_type') }}, ''), 'text') as message_type,
         {{ blank_to_null('department') }} as department,
         {{ blank_to_null('flow_type') }} as flow_type,
 
