@@ -16,6 +16,7 @@ from orchestration.dbt_manifest import prepare_manifest
 from orchestration.partitions import arrival_partitions
 from orchestration.raw_asset import build_raw_asset
 from orchestration.resources import ChatAnalyticsResource
+from orchestration.serving_asset import build_serving_asset
 
 DAILY_JOB = "chat_analytics_daily"
 # The dbt installed beside this interpreter, so runs work without the venv on PATH.
@@ -32,6 +33,7 @@ def build_definitions(
     partitions = arrival_partitions(settings.start_date)
     raw_asset = build_raw_asset(partitions)
     dbt_assets = build_dbt_assets(partitions, manifest_path)
+    serving_asset = build_serving_asset(partitions, dbt_assets, settings)
     job = dg.define_asset_job(DAILY_JOB, selection=dg.AssetSelection.all(), partitions_def=partitions)
     schedule = build_daily_schedule(
         job,
@@ -40,7 +42,7 @@ def build_definitions(
     )
     sensor = build_landing_sensor(job, settings.start_date)
     return dg.Definitions(
-        assets=[raw_asset, dbt_assets],
+        assets=[raw_asset, dbt_assets, serving_asset],
         jobs=[job],
         schedules=[schedule],
         sensors=[sensor],
