@@ -7,7 +7,7 @@ DEMO_DAYS ?= 14
 DEMO_START := $(shell date -u -d "-$$(( $(DEMO_DAYS) - 1 )) days" +%F)
 TODAY := $(shell date -u +%F)
 
-.PHONY: install demo test test-fast lint docs dev benchmark clean
+.PHONY: install demo test test-slow test-fast lint docs dev benchmark clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,11 +24,15 @@ demo: install
 		$(BIN)/chat-analytics materialize --start $(DEMO_START) --end $(TODAY)
 	$(BIN)/chat-analytics report --days 7
 
+# Everything but the tests marked slow (process kills, concurrent runs, a 200 MB file, the longest
+# property example); .ci/run runs both.
 test: install
-	$(BIN)/pytest -q
-
-test-fast: install
 	$(BIN)/pytest -q -m "not slow"
+
+test-slow: install
+	$(BIN)/pytest -q -m slow
+
+test-fast: test
 
 lint: install
 	$(BIN)/ruff check orchestration tests benchmarks
