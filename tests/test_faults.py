@@ -231,21 +231,20 @@ def test_sigkill_during_the_dbt_build_then_a_rerun_recovers(
 def test_two_materializations_at_once(clean: Build, behind: Build, tmp_path: Path) -> None:
     """Both deliver the same folders at once. A run either succeeds (it waited for the other's lock)
     or fails cleanly, saying the warehouse is locked; the state afterwards (after a plain rerun if
-    either failed) is the clean run's, raw and marts, and the snapshot matches it.
+    both failed) is the clean run's, raw and marts, and the snapshot matches it.
     """
     work = the_delivery(behind, clean, tmp_path / "twice")
     logs = [tmp_path / "first.log", tmp_path / "second.log"]
     procs = [start_cli(work, log) for log in logs]
     codes = [proc.wait(timeout=600) for proc in procs]
     outputs = [log.read_text(errors="replace") for log in logs]
-    print("exit codes", codes)
     for code, output in zip(codes, outputs, strict=True):
         assert code in (0, 1, 2), output[-3000:]
         if code != 0:
             assert "lock" in output.lower(), output[-3000:]
             assert "chat-analytics: error:" in output or "step failed:" in output
-    if codes != [0, 0]:
-        assert materialize(work)  # the plain rerun
+    if 0 not in codes:
+        assert materialize(work)  # the plain rerun; when one of them succeeded, no rerun is needed
     assert_recovered(work, clean)
 
 
