@@ -20,6 +20,7 @@ from orchestration.dbt_manifest import dbt_environment, keep_partial_parse
 from orchestration.dbt_state import reason_to_run_dbt
 from orchestration.raw_asset import WAREHOUSE_POOL
 from orchestration.resources import ChatAnalyticsResource
+from orchestration.serving import ServingConfig, reason_to_publish
 from orchestration.warehouse import open_warehouse
 
 DBT_PROJECT = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
@@ -113,11 +114,18 @@ def build_dbt_assets(partitions_def: dg.PartitionsDefinition, manifest_path: Pat
                 lock_timeout_seconds=chat_analytics.lock_timeout_seconds,
             ) as con:
                 reason = (
-                    "--full-refresh" if config.full_refresh else reason_to_run_dbt(con, settings, manifest)
+                    "--full-refresh"
+                    if config.full_refresh
+                    # a snapshot left behind (a run killed before publishing) is published by this run
+                    else reason_to_run_dbt(con, settings, manifest)
+                    or reason_to_publish(con, ServingConfig.from_env(settings))
                 )
             if reason is None:
                 # Nothing is yielded: no model is re-materialized and nothing downstream runs.
-                context.log.info("dbt skipped: the last complete dbt run already processed every load")
+                context.log.info(
+                    "dbt skipped: the last complete dbt run already processed every load and the serving "
+                    "snapshot is current"
+                )
                 return
             context.log.info(f"dbt runs: {reason}")
         # The settings reach dbt through the environment only: the same vars as at parse time keep

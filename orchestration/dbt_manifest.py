@@ -59,6 +59,8 @@ def prepare_manifest(settings: Settings, *, force: bool = False) -> Path:
     """Run `dbt parse` only when the manifest is missing or older than a dbt source file."""
     if not force and manifest_is_fresh():
         return MANIFEST_PATH
+    # Taken before the parse: a source edited while dbt parses leaves the manifest older than it.
+    sources_mtime = _newest_source_mtime()
     from dbt.cli.main import dbtRunner
 
     MANIFEST_PATH.parent.mkdir(parents=True, exist_ok=True)
@@ -86,6 +88,7 @@ def prepare_manifest(settings: Settings, *, force: bool = False) -> Path:
         # partial_parse.msgpack goes first: dagster-dbt copies it into each run's target folder,
         # so a run re-parses only what changed since this parse instead of the whole project.
         os.replace(Path(tmp) / PARTIAL_PARSE_NAME, MANIFEST_PATH.parent / PARTIAL_PARSE_NAME)
+        os.utime(Path(tmp) / "manifest.json", (sources_mtime, sources_mtime))
         os.replace(Path(tmp) / "manifest.json", MANIFEST_PATH)
         shutil.rmtree(tmp, ignore_errors=True)
     return MANIFEST_PATH

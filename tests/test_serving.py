@@ -618,6 +618,15 @@ def test_a_snapshot_behind_the_warehouse_is_noticed(private: Build) -> None:
     assert "no snapshot published yet" in reason()
 
 
+def test_a_run_with_nothing_new_publishes_a_snapshot_left_behind(private: Build) -> None:
+    """Decision O11: dbt is skipped only when the snapshot is current too; a missing one is republished."""
+    shutil.rmtree(private.serving.serving_dir)
+    assert materialize(private)
+    version = snapshot_version(private.serving.serving_file)
+    assert materialize(private)  # now nothing is behind: no dbt, no publication
+    assert snapshot_version(private.serving.serving_file) == version
+
+
 def test_concurrent_publishers_take_turns(private: Build) -> None:
     """Two processes publishing at once: both succeed, one after the other, and the result is whole."""
     script = textwrap.dedent(
