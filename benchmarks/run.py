@@ -44,6 +44,8 @@ SNAPSHOT_IGNORE = shutil.ignore_patterns(
     "__pycache__", "target", "logs", "dbt_packages", "work", "RESULTS*.md"
 )
 PAGE = os.sysconf("SC_PAGE_SIZE")
+#: the hand-written analysis appended to the results (benchmarks/analysis.md)
+ANALYSIS = Path(__file__).resolve().parent / "analysis.md"
 
 #: distinct valid events per configured conversation, measured on the generator (6.08-6.10 at 1e6-1e7)
 EVENTS_PER_CONVERSATION = 6.1
@@ -1083,6 +1085,9 @@ def render(res: dict, steps: dict[str, Step]) -> str:
 
     out += targets(res, steps)
     out += profile(res, steps)
+    # What was done about the profile and why a target is missed: written by hand, kept across re-renders.
+    if ANALYSIS.exists():
+        out += ["", ANALYSIS.read_text().strip()]
     return "\n".join(out) + "\n"
 
 
@@ -1217,8 +1222,8 @@ def profile(res: dict, steps: dict[str, Step]) -> list[str]:
                             parts.append((f"dbt step: model `{name}` ({_s(n['s'])} s)", n["s"] * scale))
                             rest, n_rest = rest - n["s"], n_rest - 1
                 if n_rest:
-                    label = f"{n_rest} {'other ' if n_rest < counts[kind] else ''}{kind} nodes"
-                    parts.append((f"dbt step: {label} ({_s(rest)} s of node time)", rest * scale))
+                    nodes_label = f"{n_rest} {'other ' if n_rest < counts[kind] else ''}{kind} nodes"
+                    parts.append((f"dbt step: {nodes_label} ({_s(rest)} s of node time)", rest * scale))
             known = parse + elapsed + sum(v or 0 for v in (prep, launch, post))
             if post is not None:
                 parts.append(("dbt step: after dbt exits (row counts, Dagster handling of dbt events)", post))
