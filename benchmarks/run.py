@@ -1296,7 +1296,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--daily-conversations",
         type=int,
-        help=f"conversations/day of the histories (default 16000, about {16000 * EVENTS_PER_CONVERSATION:,.0f} events/day)",
+        help=f"conversations/day of the histories (default 8000, about {8000 * EVENTS_PER_CONVERSATION:,.0f} events/day)",
     )
     p.add_argument(
         "--max-repeat-seconds",
@@ -1332,7 +1332,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "days": 5 if quick else 30,
         "repeats": 1 if quick else 3,
         "history_days": [2, 4] if quick else [7, 30, 90],
-        "daily_conversations": 300 if quick else 16000,
+        "daily_conversations": 300 if quick else 8000,
         "output": (args.work_dir / "RESULTS.quick.md") if quick else ROOT / "benchmarks" / "RESULTS.md",
     }
     for name, value in defaults.items():
