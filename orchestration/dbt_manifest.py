@@ -55,19 +55,11 @@ def manifest_is_fresh() -> bool:
     return MANIFEST_PATH.exists() and MANIFEST_PATH.stat().st_mtime >= _newest_source_mtime()
 
 
-def prepare_manifest(settings: Settings, *, force: bool = False) -> Path:
-    """Run `dbt parse` only when the manifest is missing or older than a dbt source file."""
-    if not force and manifest_is_fresh():
-        return MANIFEST_PATH
-    # Taken before the parse: a source edited while dbt parses leaves the manifest older than it.
-    sources_mtime = _newest_source_mtime()
+def parse_project(settings: Settings, target_path: Path) -> None:
+    """`dbt parse` of the project into `target_path` (manifest.json, partial_parse.msgpack, logs)."""
     from dbt.cli.main import dbtRunner
 
-    MANIFEST_PATH.parent.mkdir(parents=True, exist_ok=True)
-    with (
-        tempfile.TemporaryDirectory(dir=MANIFEST_PATH.parent, prefix=".parse-") as tmp,
-        dbt_environment(settings),
-    ):
+    with dbt_environment(settings):
         result = dbtRunner().invoke(
             [
                 "parse",
@@ -77,13 +69,24 @@ def prepare_manifest(settings: Settings, *, force: bool = False) -> Path:
                 "--profiles-dir",
                 str(DBT_PROJECT_DIR),
                 "--target-path",
-                tmp,
+                str(target_path),
                 "--log-path",
-                tmp,
+                str(target_path),
             ]
         )
-        if not result.success:
-            raise DbtParseError(f"dbt could not parse {DBT_PROJECT_DIR}: {result.exception}")
+    if not result.success:
+        raise DbtParseError(f"dbt could not parse {DBT_PROJECT_DIR}: {result.exception}")
+
+
+def prepare_manifest(settings: Settings, *, force: bool = False) -> Path:
+    """Run `dbt parse` only when the manifest is missing or older than a dbt source file."""
+    if not force and manifest_is_fresh():
+        return MANIFEST_PATH
+    # Taken before the parse: a source edited while dbt parses leaves the manifest older than it.
+    sources_mtime = _newest_source_mtime()
+    MANIFEST_PATH.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=MANIFEST_PATH.parent, prefix=".parse-") as tmp:
+        parse_project(settings, Path(tmp))
         # Concurrent processes may parse at once; the rename keeps every reader on a whole file.
         # partial_parse.msgpack goes first: dagster-dbt copies it into each run's target folder,
         # so a run re-parses only what changed since this parse instead of the whole project.

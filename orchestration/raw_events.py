@@ -608,13 +608,15 @@ def load_partition(
         if not result.folder_exists:
             return result
         result.fingerprint = files_fingerprint(folder, files)
-        if not force and _last_fingerprint(con, arrival_date) == result.fingerprint:
+        last_load = con.execute(
+            "select files_fingerprint, lines_read from raw.load_log where arrival_date = ? "
+            "order by load_seq desc limit 1",
+            [arrival_date],
+        ).fetchone()
+        if not force and last_load is not None and last_load[0] == result.fingerprint:
             result.unchanged = True
+            result.lines_read = int(last_load[1])
             _count(con, result)
-            (result.lines_read,) = con.execute(
-                "select lines_read from raw.load_log where arrival_date = ? order by load_seq desc limit 1",
-                [arrival_date],
-            ).fetchone()
             return result
         loaded_at = datetime.now(UTC)
         con.execute("begin transaction")
@@ -678,14 +680,6 @@ def load_partition(
             con.execute("rollback")
             raise
     return result
-
-
-def _last_fingerprint(con: duckdb.DuckDBPyConnection, arrival_date: date) -> str | None:
-    row = con.execute(
-        "select files_fingerprint from raw.load_log where arrival_date = ? order by load_seq desc limit 1",
-        [arrival_date],
-    ).fetchone()
-    return row[0] if row else None
 
 
 def _count(con: duckdb.DuckDBPyConnection, result: LoadResult) -> None:
