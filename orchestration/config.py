@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -19,6 +20,7 @@ ENV_LANDING_DIR = "CHAT_ANALYTICS_LANDING_DIR"
 ENV_WAREHOUSE = "CHAT_ANALYTICS_WAREHOUSE"
 ENV_TIMEZONE = "CHAT_ANALYTICS_TIMEZONE"
 ENV_INACTIVITY = "CHAT_ANALYTICS_INACTIVITY_MINUTES"
+ENV_HANDOVER_TIMEOUT = "CHAT_ANALYTICS_HANDOVER_TIMEOUT_HOURS"
 ENV_START_DATE = "CHAT_ANALYTICS_START_DATE"
 ENV_QUARANTINE_THRESHOLD = "CHAT_ANALYTICS_MAX_QUARANTINE_SHARE"
 ENV_MEMORY_LIMIT = "CHAT_ANALYTICS_DUCKDB_MEMORY_LIMIT"
@@ -28,6 +30,8 @@ DEFAULT_MEMORY_LIMIT = "4GB"
 
 _NOT_ZONES = frozenset({"localtime", "posixrules", "Factory"})
 MAX_INACTIVITY_MINUTES = 525_600  # a year; dbt's guard accepts at most six digits
+MAX_HANDOVER_TIMEOUT_HOURS = 8784  # a leap year; dbt's guard accepts the same
+DEFAULT_HANDOVER_TIMEOUT_HOURS = 24.0
 
 
 class ConfigError(ValueError):
@@ -64,6 +68,32 @@ def validate_inactivity(value: str | int) -> int:
             f"inactivity must be at most {MAX_INACTIVITY_MINUTES} minutes, got {minutes} ({ENV_INACTIVITY})"
         )
     return minutes
+
+
+def validate_handover_timeout(value: str | float, inactivity_minutes: int) -> float:
+    """Rule 4's silence in hours: positive, longer than the inactivity, a whole number of seconds."""
+    text = str(value).strip()
+    if not re.fullmatch(r"[0-9]{1,6}(\.[0-9]{1,6})?", text):
+        raise ConfigError(
+            f"handover timeout must be a positive number of hours such as 24 or 1.5, got {value!r} "
+            f"({ENV_HANDOVER_TIMEOUT})"
+        )
+    hours = float(text)
+    seconds = Decimal(text) * 3600  # exact: 1.1 h is 3960 s, not 3960.0000000000005
+    if seconds <= inactivity_minutes * 60:
+        raise ConfigError(
+            f"handover timeout ({text} h) must be longer than the inactivity ({inactivity_minutes} min) "
+            f"({ENV_HANDOVER_TIMEOUT})"
+        )
+    if hours > MAX_HANDOVER_TIMEOUT_HOURS:
+        raise ConfigError(
+            f"handover timeout must be at most {MAX_HANDOVER_TIMEOUT_HOURS} hours, got {text} ({ENV_HANDOVER_TIMEOUT})"
+        )
+    if seconds != seconds.to_integral_value():
+        raise ConfigError(
+            f"handover timeout must be a whole number of seconds, got {text} h ({ENV_HANDOVER_TIMEOUT})"
+        )
+    return hours
 
 
 def parse_date(value: str, what: str) -> date:
@@ -107,6 +137,7 @@ class Settings:
     warehouse: Path
     timezone: str = "UTC"
     inactivity_minutes: int = 10
+    handover_timeout_hours: float = DEFAULT_HANDOVER_TIMEOUT_HOURS
     start_date: date = DEFAULT_START_DATE
     max_quarantine_share: float = 0.01
     duckdb_memory_limit: str = DEFAULT_MEMORY_LIMIT
@@ -114,6 +145,7 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
+        inactivity_minutes = validate_inactivity(env.get(ENV_INACTIVITY, "10"))
         return cls(
             landing_dir=_absolute_path(
                 env.get(ENV_LANDING_DIR, str(DEFAULT_DATA_DIR / "landing")), ENV_LANDING_DIR
@@ -122,11 +154,18 @@ class Settings:
                 env.get(ENV_WAREHOUSE, str(DEFAULT_DATA_DIR / "warehouse.duckdb")), ENV_WAREHOUSE
             ),
             timezone=validate_timezone(env.get(ENV_TIMEZONE, "UTC")),
-            inactivity_minutes=validate_inactivity(env.get(ENV_INACTIVITY, "10")),
+            inactivity_minutes=inactivity_minutes,
+            handover_timeout_hours=validate_handover_timeout(
+                env.get(ENV_HANDOVER_TIMEOUT, "24"), inactivity_minutes
+            ),
             start_date=parse_date(env.get(ENV_START_DATE, DEFAULT_START_DATE.isoformat()), ENV_START_DATE),
             max_quarantine_share=validate_share(env.get(ENV_QUARANTINE_THRESHOLD, "0.01")),
             duckdb_memory_limit=validate_memory_limit(env.get(ENV_MEMORY_LIMIT, DEFAULT_MEMORY_LIMIT)),
         )
+
+    @property
+    def handover_timeout_seconds(self) -> int:
+        return int(Decimal(repr(self.handover_timeout_hours)) * 3600)
 
     def dbt_env(self) -> dict[str, str]:
         """Environment variables dbt's profile and project vars read (all absolute, all validated)."""
@@ -134,5 +173,6 @@ class Settings:
             ENV_WAREHOUSE: str(self.warehouse),
             ENV_TIMEZONE: self.timezone,
             ENV_INACTIVITY: str(self.inactivity_minutes),
+            ENV_HANDOVER_TIMEOUT: f"{self.handover_timeout_hours:f}".rstrip("0").rstrip("."),
             ENV_MEMORY_LIMIT: self.duckdb_memory_limit,
         }

@@ -57,7 +57,10 @@ class ChatAnalyticsTranslator(DagsterDbtTranslator):
         return super().get_group_name(dbt_resource_props)
 
 
-TRANSLATOR = ChatAnalyticsTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+# The raw tables dbt reads (events, change log) are all written by the one raw asset.
+TRANSLATOR = ChatAnalyticsTranslator(
+    settings=DagsterDbtTranslatorSettings(enable_asset_checks=True, enable_duplicate_source_asset_keys=True)
+)
 
 
 def _with_table_metadata(events: list[Any], manifest: Mapping[str, Any], warehouse: Path) -> Iterator[Any]:

@@ -34,6 +34,7 @@ def expected_fingerprint(settings: Settings, manifest: Mapping[str, Any]) -> str
     )
     return (
         f"timezone={settings.timezone};inactivity_minutes={settings.inactivity_minutes}"
+        f";handover_timeout_seconds={settings.handover_timeout_seconds}"
         f";logic={version.group(1)};models={hashlib.md5(checksums.encode()).hexdigest()}"
     )
 

@@ -1,13 +1,15 @@
 """Independent, plain-Python reference implementation of the metric definitions.
 
-Written from ``SPEC.md`` §3 (definitions) and §4 (marts) and the M* rows of
+Written from ``SPEC.md`` §3 (definitions, conversations in their version 2) and §4 (marts),
+the project's decision log for version 2, and the M* rows of
 ``docs/decisions.md`` only, without looking at the dbt models, so that end-to-end
 tests can cross-check every mart against it.  It favours obvious correctness over
 speed: one loop per thread for sessionization, one pass per handover id.
 
 Entry point::
 
-    compute_marts(events, *, timezone="UTC", inactivity_minutes=10) -> dict[str, list[dict]]
+    compute_marts(events, *, timezone="UTC", inactivity_minutes=10, handover_timeout_hours=24)
+        -> dict[str, list[dict]]
 
 ``events`` are deduplicated, normalised events (what the staging model holds), as
 mappings with the keys ``event_id``, ``occurred_at`` (aware datetime), ``customer_id``,
@@ -200,49 +202,89 @@ class Conversation:
     events: list[Event] = field(default_factory=list)  # in thread order, opening event first
 
 
-def sessionize_thread(thread: list[Event], inactivity: dt.timedelta) -> list[Conversation]:
-    """Split one thread (already in thread order) into conversations (SPEC §3)."""
-    conversations: list[Conversation] = []
-    current: Conversation | None = None
-    previous_event: Event | None = None
-    seen_interaction = False
-    closed_since_last_interaction = False
-    # M2: per thread, handover h is open when the latest received/closed event of h
-    # seen so far (in thread order) is a handover_received.
-    open_state: dict[str, bool] = {}
+def split_into_stretches(
+    thread: list[Event], inactivity: dt.timedelta, handover_timeout: dt.timedelta
+) -> list[list[Event]]:
+    """Cut one thread (already in thread order) into stretches (SPEC §3, version 2).
+
+    A new stretch begins
+    1. at the thread's first event;
+    2. at the first event after a ``conversation_closed``;
+    3. at an event more than ``inactivity`` after the previous event, when no handover
+       of the thread is open at that moment;
+    4. at an event more than ``handover_timeout`` after the previous event, whatever is
+       open (and from then on nothing opened before it is open).
+    """
+    stretches: list[list[Event]] = []
+    previous: Event | None = None
+    # DECISION: open handovers are tracked per thread (this loop) and per handover_id.
+    open_handovers: set[str] = set()
+    # DECISION: handover ids with a conversation_closed seen so far in this thread.  It is
+    # never reset, not even by a timeout cut: a handover_received after the handover's
+    # first close (anywhere earlier in the thread) opens nothing.
+    closed_handovers: set[str] = set()
 
     for event in thread:
-        if event.is_customer_interaction:
-            if not seen_interaction:
-                starts = True  # rule 1
-            elif closed_since_last_interaction:
-                starts = True  # rule 2 (a conversation_closed lies strictly between)
-            else:
-                gap = event.occurred_at - previous_event.occurred_at
-                any_open = any(open_state.values())
-                starts = gap > inactivity and not any_open  # rule 3 (exactly equal: no split)
-            if starts:
-                current = Conversation(event.event_id, event.customer_id, event.channel)
-                conversations.append(current)
-            seen_interaction = True
-            closed_since_last_interaction = False
+        # AMBIGUITY: "the previous event" is the previous event of the thread, of any kind.
+        if previous is None:
+            starts = True  # rule 1
+        else:
+            gap = event.occurred_at - previous.occurred_at
+            # AMBIGUITY: gaps are strict: exactly the timeout (or exactly 10:00) does not cut.
+            timeout_cut = gap > handover_timeout  # rule 4
+            if timeout_cut:
+                # DECISION: after a timeout cut nothing opened before it is open.
+                open_handovers.clear()
+            # AMBIGUITY: any conversation_closed ends its stretch, whatever its handover_id,
+            # even a handover that was never received (never open) or never requested.
+            after_close = previous.event_type == "conversation_closed"  # rule 2
+            # DECISION: "open at that moment" is decided by the events strictly before this
+            # one (this event's own effect is applied below, after classification).  Any
+            # event, a conversation_closed included, more than the inactivity after the
+            # previous one does not cut while some handover of the thread is open.
+            idle_cut = gap > inactivity and not open_handovers  # rule 3
+            starts = timeout_cut or after_close or idle_cut
+        if starts:
+            stretches.append([])
+        stretches[-1].append(event)
 
-        if current is not None:
-            current.events.append(event)
-
-        # State updates happen after the event is classified, so they apply to the
-        # *following* events only ("at that moment" = before this event).
-        if event.event_type == "conversation_closed":
-            # AMBIGUITY: any conversation_closed of the thread triggers rule 2,
-            # whatever its handover_id.
-            closed_since_last_interaction = True
+        # State updates apply to the *following* events only.
         if event.handover_id is not None:
             if event.event_type == "handover_received":
-                open_state[event.handover_id] = True
+                # DECISION: a reception opens its handover unless a close of that
+                # handover came earlier in the thread; a reception again after a
+                # timeout cut (and before the first close) opens it again.
+                if event.handover_id not in closed_handovers:
+                    open_handovers.add(event.handover_id)
             elif event.event_type == "conversation_closed":
-                open_state[event.handover_id] = False
-        previous_event = event
+                # The handover's first close ends its openness for good.
+                open_handovers.discard(event.handover_id)
+                closed_handovers.add(event.handover_id)
+        previous = event
 
+    return stretches
+
+
+def sessionize_thread(
+    thread: list[Event],
+    inactivity: dt.timedelta,
+    handover_timeout: dt.timedelta = dt.timedelta(hours=24),
+) -> list[Conversation]:
+    """Split one thread (already in thread order) into conversations (SPEC §3, version 2).
+
+    A stretch holding at least one customer interaction is a conversation, opened by the
+    stretch's first event whatever it is.  DECISION: the events of a stretch without a
+    customer interaction belong to no conversation (no conversation_id, no conversation
+    metric); they still count for the date spine of the marts.
+    """
+    conversations: list[Conversation] = []
+    for stretch in split_into_stretches(thread, inactivity, handover_timeout):
+        if not any(e.is_customer_interaction for e in stretch):
+            continue
+        opening = stretch[0]
+        conversations.append(
+            Conversation(opening.event_id, opening.customer_id, opening.channel, list(stretch))
+        )
     return conversations
 
 
@@ -252,8 +294,10 @@ def _conversation_row(conv: Conversation, clock: _LocalClock) -> dict:
     started_at = opening.occurred_at
     ended_at = events[-1].occurred_at
 
-    # engaged: an interaction / visible agent message strictly after the first welcome,
-    # or, without a welcome, strictly after the opening event (thread order).
+    # engaged (DECISION M10 adapted): the welcome is the conversation's first message with
+    # message_type 'welcome' (sender not checked); it may be the opening event itself.  A
+    # customer interaction or an agent message that is not an internal note must come
+    # strictly after it in thread order; without a welcome, strictly after the opening event.
     anchor = next((i for i, e in enumerate(events) if e.is_welcome), 0)
     is_engaged = any(e.is_customer_interaction or e.is_agent_visible_message for e in events[anchor + 1 :])
 
@@ -262,6 +306,8 @@ def _conversation_row(conv: Conversation, clock: _LocalClock) -> dict:
         if e.is_message and e.sender == "bot" and e.flow_type is not None:
             support_type = e.flow_type  # keep the last one (M9: as sent)
 
+    # DECISION: chatbot duration runs to the first handover_received inside the conversation
+    # (its own stretch), whether or not that reception opened anything, else to ended_at.
     first_received = next((e for e in events if e.event_type == "handover_received"), None)
     duration_end = first_received.occurred_at if first_received is not None else ended_at
     chatbot_duration_seconds = (duration_end - started_at).total_seconds()
@@ -354,10 +400,15 @@ def _handover_rows(events: list[Event], conversation_of: dict[str, str]) -> tupl
 
 
 def compute_marts(
-    events: Iterable[Mapping], *, timezone: str = "UTC", inactivity_minutes: int = 10
+    events: Iterable[Mapping],
+    *,
+    timezone: str = "UTC",
+    inactivity_minutes: int = 10,
+    handover_timeout_hours: float = 24,
 ) -> dict[str, list[dict]]:
     clock = _LocalClock(timezone)
     inactivity = dt.timedelta(minutes=inactivity_minutes)
+    handover_timeout = dt.timedelta(hours=handover_timeout_hours)
 
     evs = [_normalise(e) for e in events]
     seen_ids: set[str] = set()
@@ -373,7 +424,10 @@ def compute_marts(
         threads[(e.customer_id, e.channel)].append(e)
     conversations: list[Conversation] = []
     for thread in threads.values():
-        conversations.extend(sessionize_thread(thread, inactivity))
+        conversations.extend(sessionize_thread(thread, inactivity, handover_timeout))
+    # Events outside every conversation have no entry here.  DECISION: a request's
+    # conversation_id is the conversation of its first handover_requested event, a customer
+    # interaction, hence always in a conversation.
     conversation_of = {e.event_id: c.conversation_id for c in conversations for e in c.events}
     fct_conversations = sorted(
         (_conversation_row(c, clock) for c in conversations),
@@ -541,26 +595,47 @@ def compute_marts(
 
 
 AMBIGUITIES = """
-Places where SPEC §3/§4 (plus decisions.md) leave room, and what this reference does:
+Places where SPEC §3/§4 (conversations in version 2, plus decisions.md and the project's
+version-2 decision log) leave room, and what this reference does:
 
-1. Rule 2 (reopen): any conversation_closed event of the thread strictly between the
-   previous customer interaction and this one triggers a new conversation, whatever its
-   handover_id (even an id never requested / received in this thread).
-2. "Welcome message": any message with message_type 'welcome', whatever its sender.
-3. "After" for engagement is strict, in thread order (occurred_at, event_id); an event
-   tied in time with the welcome but with a smaller event_id is before it.
-4. Agent replies: "at or after received_at" compares instants (occurred_at >= received_at),
+1. Thread and order: a thread is (customer_id, channel), ordered by (occurred_at, event_id).
+   "The previous event" (rules 3 and 4) is the previous event of the thread, of any kind.
+2. Rule 2 (a close ends its stretch): any conversation_closed of the thread, whatever its
+   handover_id, even a handover never received (never open) or never requested; the next
+   event of the thread, of any kind, begins a new stretch.
+3. Open handovers are tracked per thread and per handover_id (receptions and closes in
+   another thread do not count).  Whether one is open "at that moment" of an event is
+   decided by the events strictly before it in thread order, never by the event itself.
+4. A handover_received of h opens h unless a conversation_closed of h came earlier in the
+   thread (h's first close over the whole thread, even before a timeout cut); h stays open
+   until its first close or the next timeout cut, whichever comes first.  After a timeout
+   cut nothing opened before it is open; a reception of h again after the cut (and before
+   h's first close) opens h again.
+5. Gaps are strict: exactly conversation_inactivity_minutes does not cut (rule 3), exactly
+   handover_timeout_hours with a handover open does not cut, one more microsecond does
+   (rule 4).  An event more than the inactivity after the previous one, a
+   conversation_closed included, does not cut while some handover of the thread is open.
+6. A stretch without a customer interaction is no conversation: its events have no
+   conversation_id and count in no conversation metric, but their dates still extend the
+   date spine of the marts (M8).
+7. "Welcome message": the conversation's first message with message_type 'welcome',
+   whatever its sender; it may be the opening event itself (M10 adapted).
+8. "After" for engagement is strict, in thread order (occurred_at, event_id); an event
+   tied in time with the welcome but with a smaller event_id is before it.  Without a
+   welcome, engaging events must come strictly after the opening event.
+9. Agent replies: "at or after received_at" compares instants (occurred_at >= received_at),
    so a reply at the very instant of reception counts whatever the event_ids.
-5. received_at / closed_at / the request: the earliest such event by (occurred_at, event_id).
-6. Chatbot duration uses the first handover_received among the conversation's own events
-   (events of the thread assigned to it), not the reception of the requests made in it.
-7. successful_transfers / closed_conversations / answered / initial wait are counted on
+10. received_at / closed_at / the request: the earliest such event by (occurred_at, event_id).
+11. Chatbot duration uses the first handover_received among the conversation's own events
+   (its stretch), whether or not that reception opened anything and whatever its
+   handover_id, not the reception of the requests made in it.
+12. A request's conversation_id is the conversation of its first handover_requested event
+   (a customer interaction, hence always in a conversation).
+13. successful_transfers / closed_conversations / answered / initial wait are counted on
    handover requests only (rows of fct_handover_requests), under the request's channel;
-   orphan receptions/closes with no request are not counted anywhere.
-8. department for a request that is not closed: the request's department, else 'unassigned'
+   orphan receptions/closes with no request are not counted anywhere.  Everything about
+   handover requests is unchanged from version 1.
+14. department for a request that is not closed: the request's department, else 'unassigned'
    (closed_by_department only uses closed requests anyway).
-9. Open handover exemption (rule 3): "no handover of the thread is open" means any handover
-   id whose latest received/closed event seen so far in the thread is a received (M2);
-   received events in another thread do not count.
-10. A conversation can span midnight; it is counted on the local date of started_at.
+15. A conversation can span midnight; it is counted on the local date of started_at.
 """

@@ -25,7 +25,8 @@ from orchestration.raw_events import WHITESPACE_CODE_POINTS
 # 2026-03-02 is a Monday. Reporting time zone: UTC (the default), inactivity: 10 minutes.
 RAW_ROWS: list[dict[str, Any]] = [
     # customer c1 on web (spelled three ways)
-    raw_event("w01", "2026-03-02T09:59:00Z", sender="bot", message_type="welcome"),  # before any interaction
+    # conversation v2: the welcome a minute before the customer writes opens the conversation
+    raw_event("w01", "2026-03-02T09:59:00Z", sender="bot", message_type="welcome"),
     raw_event("w02", "2026-03-02T10:00:00Z", channel=" Web ", text="hello, my name is ..."),
     raw_event("w03", "2026-03-02T10:00:05Z", sender="bot", flow_type="support"),
     raw_event("w04", "2026-03-02T10:01:00Z", channel="WEB"),
@@ -142,7 +143,7 @@ def test_build_passes_every_model_unit_test_and_data_test(built_warehouse: Built
 
     kinds = [r.node.resource_type for r in result.result.results]
     assert kinds.count("unit_test") >= 30
-    assert kinds.count("model") == 16
+    assert kinds.count("model") == 22
     assert kinds.count("test") >= 50
 
 
@@ -181,7 +182,7 @@ def test_fct_conversations_spot_check(built_warehouse: BuiltWarehouse) -> None:
     )
     assert rows == [
         ("m01", "messenger", date(2026, 3, 3), True, "other", 300.0),
-        ("w02", "web", date(2026, 3, 2), True, "support", 180.0),
+        ("w01", "web", date(2026, 3, 2), True, "support", 240.0),
         ("w11", "web", date(2026, 3, 2), False, "other", 0.0),
     ]
 
@@ -192,7 +193,7 @@ def test_fct_handover_requests_spot_check(built_warehouse: BuiltWarehouse) -> No
         "from marts.fct_handover_requests order by handover_id"
     )
     assert rows == [
-        ("h1", "w02", "web", "successful", 150.5, "billing"),
+        ("h1", "w01", "web", "successful", 150.5, "billing"),
         ("h2", "m01", "messenger", "cancelled", None, "unassigned"),
     ]
 
@@ -206,7 +207,7 @@ def test_kpi_daily_spot_check(built_warehouse: BuiltWarehouse) -> None:
     )
     assert rows == [
         (date(2026, 3, 2), "messenger", 0, 0, 0, 0, 0, 0, 0, None, None),
-        (date(2026, 3, 2), "web", 2, 1, 1, 1, 1, 1, 1, 150.5, 180.0),
+        (date(2026, 3, 2), "web", 2, 1, 1, 1, 1, 1, 1, 150.5, 240.0),
         (date(2026, 3, 3), "messenger", 1, 1, 1, 0, 0, 0, 0, None, 300.0),
         (date(2026, 3, 3), "web", 0, 0, 0, 0, 0, 0, 0, None, None),
     ]
@@ -221,8 +222,8 @@ def test_dense_and_sparse_marts(built_warehouse: BuiltWarehouse) -> None:
     ) == [(96, 2, 2)]
     assert q(
         "select day_of_week, day_name, engaged_conversations, handover_requests from marts.activity_by_weekday_hour "
-        "where report_date = date '2026-03-02' and hour_of_day = 10 and channel = 'web'"
-    ) == [(1, "Monday", 1, 1)]
+        "where report_date = date '2026-03-02' and hour_of_day in (9, 10) and channel = 'web' order by hour_of_day"
+    ) == [(1, "Monday", 1, 0), (1, "Monday", 0, 1)]  # started at 09:59 by the welcome, requested at 10:02
     assert q("select * from marts.closed_by_department") == [(date(2026, 3, 2), "billing", "web", 1)]
     assert q("select * from marts.conversations_by_channel order by report_date, channel, support_type") == [
         (date(2026, 3, 2), "web", "other", 1, 0),
@@ -250,10 +251,10 @@ def test_settings_come_from_the_environment(built_warehouse: BuiltWarehouse, tmp
             "select conversation_id, report_date, start_hour_of_day from marts.fct_conversations "
             "order by conversation_id"
         ).fetchall()
-    # 10:00 UTC is 05:00 in Toronto (EST); w11 still reopens after the close, whatever the inactivity
+    # 09:59 UTC is 04:59 in Toronto (EST); w11 still reopens after the close, whatever the inactivity
     assert rows == [
         ("m01", date(2026, 3, 3), 3),
-        ("w02", date(2026, 3, 2), 5),
+        ("w01", date(2026, 3, 2), 4),
         ("w11", date(2026, 3, 2), 5),
     ]
 

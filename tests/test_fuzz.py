@@ -24,6 +24,7 @@ from orchestration.config import (
     ConfigError,
     Settings,
     parse_date,
+    validate_handover_timeout,
     validate_inactivity,
     validate_share,
     validate_timezone,
@@ -361,6 +362,12 @@ def test_configuration_values_are_refused_or_safe(value: str) -> None:
         assert "CHAT_ANALYTICS_INACTIVITY_MINUTES" in str(exc)
     else:
         assert isinstance(minutes, int) and minutes > 0
+    try:
+        hours = validate_handover_timeout(value, 10)
+    except ConfigError as exc:
+        assert "CHAT_ANALYTICS_HANDOVER_TIMEOUT_HOURS" in str(exc)
+    else:
+        assert 10 * 60 < hours * 3600 <= 8784 * 3600
     try:
         share = validate_share(value)
     except ConfigError:

@@ -32,6 +32,8 @@ MODELS = {
     "staging": ("stg_chat__events",),
     "intermediate": (
         "int_events_sessionized",
+        "int_handover_events",
+        "int_event_days",
         "int_conversations",
         "int_handover_agent_replies",
         "int_handover_requests",
@@ -286,6 +288,210 @@ def test_late_events_merge_split_and_orphans_join_their_request(tmp_path: Path, 
     pipeline.assert_equals_full_rebuild()
 
 
+def test_v2_late_events_move_an_opening_and_a_late_close_reaches_across_a_timeout(
+    tmp_path: Path, manifest: Any
+) -> None:
+    """Conversation v2 in incremental runs: a late welcome becomes the opening event (a new
+    conversation_id); a late close of a handover makes its reception after a timeout open nothing."""
+    pipeline = Pipeline(tmp_path, manifest)
+    hand = {"sender": None, "handover_id": "h7"}
+    write_folder(
+        pipeline.landing,
+        DAY1,
+        [
+            event("l2", "10:05:00", "cl"),
+            event("l3", "10:06:00", "cl", sender="bot"),
+            event("r1", "08:00:00", "cr", event_type="handover_requested", **hand),
+            event("r2", "08:01:00", "cr", event_type="handover_received", **hand),
+            event("r4", "2026-03-03T20:00:00Z", "cr", event_type="handover_received", **hand),
+            event("r5", "2026-03-03T20:30:00Z", "cr"),
+        ],
+    )
+    write_folder(
+        pipeline.landing,
+        DAY2,
+        [
+            event("l1", "10:04:00", "cl", sender="bot", message_type="welcome"),
+            event("r3", "08:05:00", "cr", event_type="conversation_closed", **hand),
+        ],
+    )
+    pipeline.load(DAY1)
+    pipeline.dbt("run")
+    assert conversations(pipeline, "cl") == ["l2"]
+    # the reception after the 36-hour silence opens h7 again: 30 minutes later do not cut
+    assert conversations(pipeline, "cr") == ["r1", "r4"]
+
+    pipeline.load(DAY2)
+    pipeline.dbt("run")
+    assert pipeline.runs()[-1] == (2, "incremental", "complete")
+    assert conversations(pipeline, "cl") == ["l1"]  # the welcome opens it now
+    assert pipeline.query(
+        "select is_engaged, has_welcome from marts.fct_conversations where conversation_id = 'l1'"
+    ) == [(True, True)]
+    # h7 was closed before r4: r4 opens nothing, r5 comes 30 minutes after it with nothing open
+    assert conversations(pipeline, "cr") == ["r1", "r5"]
+    pipeline.assert_equals_full_rebuild()
+
+
+def v2_shape_events() -> list[dict]:
+    """Hand-made shapes of conversation v2 over 2026-03-06..09 (UTC), for the property test."""
+    hand = {"sender": None}
+    return [
+        # a returning customer opened by the widget's welcome twice, days apart
+        event("vw1", "2026-03-06T10:00:00Z", "v-welcome", sender="bot", message_type="welcome"),
+        event("vw2", "2026-03-06T10:00:05Z", "v-welcome"),
+        event("vw3", "2026-03-08T09:00:00Z", "v-welcome", sender="bot", message_type="welcome"),
+        event("vw4", "2026-03-08T09:00:03Z", "v-welcome"),
+        # campaigns: answered within minutes, unanswered, answered after 15 minutes
+        event("vc1", "2026-03-06T12:00:00Z", "v-campaign", "sms", sender="bot", flow_type="campaign"),
+        event("vc2", "2026-03-06T12:03:00Z", "v-campaign", "sms"),
+        event("vc3", "2026-03-07T12:00:00Z", "v-campaign", "sms", sender="bot", flow_type="campaign"),
+        event("vc4", "2026-03-08T12:00:00Z", "v-campaign", "sms", sender="bot", flow_type="campaign"),
+        event("vc5", "2026-03-08T12:15:00Z", "v-campaign", "sms"),
+        # an agent's goodbye after a close, answered; a second one unanswered
+        event(
+            "vg1",
+            "2026-03-06T14:00:00Z",
+            "v-goodbye",
+            event_type="handover_requested",
+            handover_id="vg-h1",
+            **hand,
+        ),
+        event(
+            "vg2",
+            "2026-03-06T14:01:00Z",
+            "v-goodbye",
+            event_type="handover_received",
+            handover_id="vg-h1",
+            **hand,
+        ),
+        event("vg3", "2026-03-06T14:02:00Z", "v-goodbye", sender="agent", handover_id="vg-h1"),
+        event(
+            "vg4",
+            "2026-03-06T14:05:00Z",
+            "v-goodbye",
+            event_type="conversation_closed",
+            handover_id="vg-h1",
+            **hand,
+        ),
+        event("vg5", "2026-03-06T14:05:10Z", "v-goodbye", sender="agent", handover_id="vg-h1"),
+        event("vg6", "2026-03-06T14:06:00Z", "v-goodbye"),
+        event(
+            "vg7",
+            "2026-03-07T14:00:00Z",
+            "v-goodbye",
+            event_type="handover_requested",
+            handover_id="vg-h2",
+            **hand,
+        ),
+        event(
+            "vg8",
+            "2026-03-07T14:01:00Z",
+            "v-goodbye",
+            event_type="handover_received",
+            handover_id="vg-h2",
+            **hand,
+        ),
+        event(
+            "vg9",
+            "2026-03-07T14:05:00Z",
+            "v-goodbye",
+            event_type="conversation_closed",
+            handover_id="vg-h2",
+            **hand,
+        ),
+        event("vga", "2026-03-07T14:05:10Z", "v-goodbye", sender="agent", handover_id="vg-h2"),
+        # a ticket nobody closes: back after 24.5 hours (cut), then after 15 minutes (cut again)
+        event(
+            "vn1",
+            "2026-03-06T16:00:00Z",
+            "v-never",
+            event_type="handover_requested",
+            handover_id="vn-h",
+            **hand,
+        ),
+        event(
+            "vn2",
+            "2026-03-06T16:01:00Z",
+            "v-never",
+            event_type="handover_received",
+            handover_id="vn-h",
+            **hand,
+        ),
+        event("vn3", "2026-03-06T16:02:00Z", "v-never", sender="agent", handover_id="vn-h"),
+        event("vn4", "2026-03-07T16:32:00Z", "v-never"),
+        event("vn5", "2026-03-07T16:47:00Z", "v-never"),
+        # silences of exactly the timeout (no cut) and of a millisecond more (cut) with a handover open
+        event(
+            "vt1",
+            "2026-03-06T18:00:00Z",
+            "v-timeout",
+            event_type="handover_requested",
+            handover_id="vt-h",
+            **hand,
+        ),
+        event(
+            "vt2",
+            "2026-03-06T18:01:00Z",
+            "v-timeout",
+            event_type="handover_received",
+            handover_id="vt-h",
+            **hand,
+        ),
+        event("vt3", "2026-03-07T18:01:00Z", "v-timeout"),
+        event("vt4", "2026-03-08T18:01:00.001Z", "v-timeout"),
+        # a reception after the handover's first close, across a timeout
+        event(
+            "vr1",
+            "2026-03-06T08:00:00Z",
+            "v-reopen",
+            event_type="handover_requested",
+            handover_id="vr-h",
+            **hand,
+        ),
+        event(
+            "vr2",
+            "2026-03-06T08:01:00Z",
+            "v-reopen",
+            event_type="handover_received",
+            handover_id="vr-h",
+            **hand,
+        ),
+        event(
+            "vr3",
+            "2026-03-06T08:05:00Z",
+            "v-reopen",
+            event_type="conversation_closed",
+            handover_id="vr-h",
+            **hand,
+        ),
+        event(
+            "vr4",
+            "2026-03-07T20:00:00Z",
+            "v-reopen",
+            event_type="handover_received",
+            handover_id="vr-h",
+            **hand,
+        ),
+        event("vr5", "2026-03-07T20:30:00Z", "v-reopen"),
+        # a late welcome that moves an opening
+        event("vl1", "2026-03-08T10:04:00Z", "v-late", sender="bot", message_type="welcome"),
+        event("vl2", "2026-03-08T10:05:00Z", "v-late"),
+    ]
+
+
+def scatter_into_folders(landing: Path, events: list[dict], rng: random.Random) -> None:
+    """Add each event to a random arrival folder on or after its own date (a late arrival or not)."""
+    folders = sorted(date.fromisoformat(p.name) for p in landing.iterdir())
+    by_folder: dict[date, list[dict]] = {}
+    for row in events:
+        occurred = date.fromisoformat(row["occurred_at"][:10])
+        by_folder.setdefault(rng.choice([d for d in folders if d >= occurred]), []).append(row)
+    for day, rows in by_folder.items():
+        payload = "".join(json.dumps(row) + "\n" for row in rows).encode()
+        (landing / day.isoformat() / "v2-shapes.ndjson.gz").write_bytes(gzip.compress(payload))
+
+
 def test_loader_records_the_winning_copies_it_removes_and_adds(tmp_path: Path) -> None:
     landing, warehouse = tmp_path / "landing", tmp_path / "warehouse.duckdb"
     write_folder(landing, DAY2, [event("x1", "10:00:00"), event("x2", "10:01:00")])
@@ -385,6 +591,7 @@ def test_any_sequence_of_loads_equals_a_full_rebuild(tmp_path: Path, manifest: A
             files_per_day=1,
         )
     )
+    scatter_into_folders(pipeline.landing, v2_shape_events(), rng)
     folders = sorted(date.fromisoformat(p.name) for p in pipeline.landing.iterdir())
     order = folders[:]
     rng.shuffle(order)
@@ -437,7 +644,7 @@ def test_changed_settings_or_missing_state_make_the_next_run_full(tmp_path: Path
     assert conversations(pipeline, "c1") == ["a1", "a2"]
 
     with duckdb.connect(str(pipeline.warehouse)) as con:
-        con.execute("drop table intermediate._incremental_thread_tails")
+        con.execute("drop table intermediate.int_handover_events")
     pipeline.load(DAY3)
     pipeline.dbt("run")
     assert pipeline.completed_runs()[-1] == (2, "full", "complete")

@@ -1,6 +1,7 @@
 """Hand-written checks of the plain-Python reference metrics, one rule per test.
 
-Every expected value below is worked out by hand from SPEC §3/§4 and docs/decisions.md.
+Every expected value below is worked out by hand from SPEC §3/§4 (conversations in their
+version 2), docs/decisions.md and the project's version-2 decision log.
 """
 
 from __future__ import annotations
@@ -228,10 +229,13 @@ def test_threads_are_per_customer_and_channel():
 
 
 def test_ties_are_broken_by_event_id():
-    # Same instant: "a" (welcome) precedes "b" (customer) -> welcome is before the first
-    # interaction and belongs to no conversation; the conversation opens at "b".
+    # Changed for v2.  v1 pinned "a conversation opens at its first customer interaction;
+    # the events before it belong to no conversation" (it expected ["b"]).  v2: same
+    # instant, "a" (welcome) precedes "b" (customer) in thread order, so the welcome is the
+    # stretch's first event and opens the conversation the customer's answer engages.
     events = [cust("b", "10:00"), welcome("a", "10:00")]
-    assert conv_ids(events) == ["b"]
+    assert conv_ids(events) == ["a"]
+    assert convs(events)[0]["is_engaged"] is True
     # Two customer messages at the same instant: the smaller id opens.
     events = [cust("y", "10:00"), cust("x", "10:00")]
     assert conv_ids(events) == ["x"]
@@ -245,7 +249,12 @@ def test_tie_with_inactivity_gap_uses_thread_order():
     assert conv_ids(events) == ["a", "p"]
 
 
-def test_events_before_first_interaction_belong_to_no_conversation():
+def test_events_before_first_interaction_belong_to_the_conversation_they_open():
+    # Changed for v2 (was test_events_before_first_interaction_belong_to_no_conversation).
+    # v1 pinned "the events before the thread's first customer interaction belong to no
+    # conversation" (conversation "d" from 09:05, support_type other, not engaged, 60 s).
+    # v2: the five events are one stretch (no gap over 10 minutes) holding a customer
+    # interaction, so they are one conversation opened by its first event, "a".
     events = [
         bot("a", "09:00", flow_type="sales"),
         welcome("b", "09:00:01"),
@@ -256,18 +265,26 @@ def test_events_before_first_interaction_belong_to_no_conversation():
     fct = convs(events)
     assert len(fct) == 1
     c = fct[0]
-    assert c["conversation_id"] == "d"
-    assert c["started_at"] == at("09:05")
+    assert c["conversation_id"] == "a"
+    assert c["started_at"] == at("09:00")
     assert c["ended_at"] == at("09:06")
-    assert c["support_type"] == "other"  # the sales flow came before the conversation
-    assert c["is_engaged"] is False  # no welcome inside; nothing after the opening event
-    assert c["chatbot_duration_seconds"] == 60.0
+    assert c["support_type"] == "sales"  # the opening bot message belongs to the conversation
+    assert c["is_engaged"] is True  # the agent message and the customer come after the welcome
+    assert c["chatbot_duration_seconds"] == 360.0
 
 
 def test_handover_requested_is_a_customer_interaction_and_can_open():
+    # Changed for v2.  v1 pinned "the opening event is the first customer interaction", so
+    # the request "b" opened the conversation although the bot message "a" came 5 s before.
+    # v2: "a" opens the stretch; the request makes it a conversation opened by "a".
     events = [bot("a", "10:00"), hand("requested", "b", "10:00:05", "h1")]
+    assert conv_ids(events) == ["a"]
+    assert requests(events)["h1"]["conversation_id"] == "a"
+    # The request opens the conversation when it is the stretch's first event.
+    events = [bot("a", "09:00"), hand("requested", "b", "10:00:05", "h1")]
     assert conv_ids(events) == ["b"]
     assert requests(events)["h1"]["conversation_id"] == "b"
+    assert conv_ids([hand("requested", "b", "10:00", "h1")]) == ["b"]
 
 
 def test_event_belongs_to_latest_conversation_started_at_or_before_it():
@@ -281,6 +298,340 @@ def test_event_belongs_to_latest_conversation_started_at_or_before_it():
     assert fct["a"]["ended_at"] == at("10:01")
     assert fct["a"]["support_type"] == "sales"
     assert fct["c"]["support_type"] == "support"
+
+
+# ------------------------------------------------- sessionization, version 2 rules
+
+D2, D3, D4, D5 = "2026-03-02", "2026-03-03", "2026-03-04", "2026-03-05"
+
+
+def _received_handover(t_request="10:01", t_received="10:02", hid="h1", day=D2):
+    """A customer message at 10:00, then a request and its reception: h1 is open."""
+    return [
+        cust("a", at("10:00", day)),
+        hand("requested", f"q-{hid}", at(t_request, day), hid),
+        hand("received", f"r-{hid}", at(t_received, day), hid),
+    ]
+
+
+def test_v2_welcome_first_returning_customer_starts_new_conversation():
+    # The welcome opens the conversation, one reply engages it.  Days later the bot sends a
+    # new welcome and the customer answers it 3 s later: v1 measured the gap only up to the
+    # answer (3 s) and glued it to the first conversation; v2 cuts at the welcome (rule 3).
+    events = [
+        welcome("w1", at("10:00:00", D2)),
+        cust("c1", at("10:00:05", D2)),
+        welcome("w2", at("09:00:00", D5)),
+        cust("c2", at("09:00:03", D5)),
+    ]
+    fct = by_id(convs(events), "conversation_id")
+    assert list(fct) == ["w1", "w2"]
+    assert fct["w1"]["started_at"] == at("10:00:00", D2)
+    assert fct["w1"]["ended_at"] == at("10:00:05", D2)
+    assert fct["w1"]["is_engaged"] is True and fct["w1"]["chatbot_duration_seconds"] == 5.0
+    assert fct["w2"]["report_date"] == dt.date(2026, 3, 5)
+    assert fct["w2"]["is_engaged"] is True and fct["w2"]["chatbot_duration_seconds"] == 3.0
+    assert kpi(events, D2)["avg_chatbot_duration_seconds"] == 5.0
+    assert kpi(events, D5)["avg_chatbot_duration_seconds"] == 3.0
+    assert kpi(events, D5)["total_conversations"] == 1
+
+
+def test_v2_proactive_campaign_answered_opens_conversation_unanswered_is_none():
+    events = [
+        bot("p1", at("10:00", D2), flow_type="campaign"),
+        cust("r1", at("10:04", D2)),  # answered 4 minutes later
+        bot("p2", at("10:00", D3), flow_type="campaign"),  # unanswered
+    ]
+    fct = convs(events)
+    assert [c["conversation_id"] for c in fct] == ["p1"]
+    c = fct[0]
+    assert c["support_type"] == "campaign"
+    assert c["is_engaged"] is True  # no welcome: the answer comes after the opening event
+    assert c["chatbot_duration_seconds"] == 240.0
+    # The unanswered campaign is in no conversation but still extends the date spine.
+    day3 = kpi(events, D3)
+    assert day3["total_conversations"] == 0 and day3["engaged_conversations"] == 0
+    assert compute_marts(events)["conversations_by_channel"] == [
+        {
+            "report_date": dt.date(2026, 3, 2),
+            "channel": "web",
+            "support_type": "campaign",
+            "total_conversations": 1,
+            "engaged_conversations": 1,
+        }
+    ]
+
+
+def _closed_handover():
+    return [
+        cust("a", "10:00"),
+        hand("requested", "q", "10:01", "h1"),
+        hand("received", "r", "10:02", "h1"),
+        agent("m", "10:03", handover_id="h1"),
+        close("z", "10:04", "h1"),
+        agent("g", "10:05", handover_id="h1"),  # the agent's goodbye after the close
+    ]
+
+
+def test_v2_rule2_agent_goodbye_after_close_without_answer_is_no_conversation():
+    events = _closed_handover()
+    fct = convs(events)
+    assert [c["conversation_id"] for c in fct] == ["a"]
+    assert fct[0]["ended_at"] == at("10:04")  # the close ends its stretch; "g" is outside
+    assert fct[0]["chatbot_duration_seconds"] == 120.0
+    assert kpi(events)["total_conversations"] == 1
+    # The handover request is unchanged: "g" is still an agent message of h1.
+    assert requests(events)["h1"]["first_agent_reply_at"] == at("10:03")
+
+
+def test_v2_rule2_agent_goodbye_after_close_with_answer_opens_conversation():
+    events = [*_closed_handover(), cust("y", "10:07")]
+    fct = by_id(convs(events), "conversation_id")
+    assert list(fct) == ["a", "g"]
+    assert fct["g"]["started_at"] == at("10:05") and fct["g"]["ended_at"] == at("10:07")
+    assert fct["g"]["is_engaged"] is True  # the customer answers after the opening event
+    assert fct["g"]["chatbot_duration_seconds"] == 120.0
+    assert requests(events)["h1"]["conversation_id"] == "a"
+
+
+def test_v2_rule2_close_of_never_received_handover_ends_its_stretch():
+    events = [
+        cust("a", "10:00"),
+        hand("requested", "q", "10:01", "h1"),
+        close("z", "10:02", "h1"),  # h1 was never received, never open
+        cust("c", "10:03"),
+    ]
+    assert conv_ids(events) == ["a", "c"]
+    req = requests(events)["h1"]
+    assert req["outcome"] == "pending" and req["closed_at"] == at("10:02")
+
+
+def test_v2_rule3_close_after_long_gap_with_open_handover_does_not_cut():
+    events = [*_received_handover(), close("z", "10:40", "h1"), cust("n", "10:41")]
+    fct = by_id(convs(events), "conversation_id")
+    assert list(fct) == ["a", "n"]
+    assert fct["a"]["ended_at"] == at("10:40")  # the close is the conversation's last event
+
+
+def test_v2_rule3_open_at_that_moment_excludes_the_event_itself():
+    # The reception comes 29 minutes after the request while nothing is open: it cuts,
+    # although it opens h1 itself; the customer then joins the stretch it opened.
+    events = [
+        cust("a", "10:00"),
+        hand("requested", "q", "10:01", "h1"),
+        hand("received", "r", "10:30", "h1"),
+        cust("d", "10:31"),
+        cust("e", "11:30"),  # h1 is open now: no cut
+    ]
+    fct = by_id(convs(events), "conversation_id")
+    assert list(fct) == ["a", "r"]
+    assert fct["r"]["chatbot_duration_seconds"] == 0.0  # its first reception opens it
+    assert fct["r"]["ended_at"] == at("11:30")
+    assert requests(events)["h1"]["conversation_id"] == "a"
+
+
+def test_v2_rule3_bot_messages_before_answer_within_inactivity_belong_to_opened_conversation():
+    events = [bot("b1", "10:00", flow_type="sales"), bot("b2", "10:05"), cust("c", "10:15")]
+    fct = convs(events)  # 10:05 -> 10:15 is exactly 10:00: no cut
+    assert [c["conversation_id"] for c in fct] == ["b1"]
+    assert fct[0]["support_type"] == "sales"
+    assert fct[0]["started_at"] == at("10:00")
+    assert fct[0]["is_engaged"] is True
+    assert fct[0]["chatbot_duration_seconds"] == 900.0
+
+
+def test_v2_rule3_bot_messages_before_answer_after_inactivity_belong_to_no_conversation():
+    events = [bot("b1", "10:00", flow_type="sales"), bot("b2", "10:05"), cust("c", "10:16")]
+    fct = convs(events)  # 11 minutes after the last bot message: the customer opens
+    assert [c["conversation_id"] for c in fct] == ["c"]
+    assert fct[0]["support_type"] == "other"
+    assert fct[0]["is_engaged"] is False  # nothing after the opening event
+    assert fct[0]["chatbot_duration_seconds"] == 0.0
+
+
+def test_v2_rule4_silence_of_exactly_timeout_with_open_handover_does_not_cut():
+    events = [*_received_handover(), cust("x", at("10:02", D3))]  # exactly 24 h after "r-h1"
+    fct = convs(events)
+    assert [c["conversation_id"] for c in fct] == ["a"]
+    assert fct[0]["ended_at"] == at("10:02", D3)
+
+
+def test_v2_rule4_silence_of_a_millisecond_more_than_timeout_cuts():
+    events = [*_received_handover(), cust("x", at("10:02:00.001", D3))]
+    fct = by_id(convs(events), "conversation_id")
+    assert list(fct) == ["a", "x"]
+    assert fct["a"]["ended_at"] == at("10:02", D2)
+    assert fct["a"]["chatbot_duration_seconds"] == 120.0
+    assert fct["x"]["report_date"] == dt.date(2026, 3, 3)
+
+
+def test_v2_rule4_ten_minute_rule_applies_again_after_timeout_cut():
+    events = [
+        *_received_handover(),
+        cust("x", at("10:03", D3)),  # timeout cut: h1 is no longer open
+        cust("y", at("10:14", D3)),  # 11 minutes, nothing open: rule 3 cuts again
+    ]
+    assert conv_ids(events) == ["a", "x", "y"]
+    # Without the day of silence h1 would still be open and hold them together.
+    events = [*_received_handover(), cust("x", at("10:03", D2)), cust("y", at("10:14", D2))]
+    assert conv_ids(events) == ["a"]
+
+
+def test_v2_reception_after_first_close_opens_nothing():
+    events = [
+        *_received_handover(),
+        close("z", "10:03", "h1"),
+        cust("d", "10:04"),  # rule 2
+        hand("received", "r2", "10:05", "h1"),  # after h1's first close: opens nothing
+        cust("e", "10:30"),  # 25 minutes, nothing open: rule 3 cuts
+    ]
+    assert conv_ids(events) == ["a", "d", "e"]
+    # Even when the close comes before the thread's first reception of h1 (clocks of
+    # other systems), the reception opens nothing.
+    events = [
+        cust("a", "10:00"),
+        close("z", "10:01", "h1"),
+        hand("received", "r", "10:02", "h1"),
+        cust("b", "10:05"),
+        cust("c", "10:30"),
+    ]
+    assert conv_ids(events) == ["a", "r", "c"]
+
+
+def test_v2_reception_after_first_close_opens_nothing_even_across_timeout_cut():
+    events = [
+        *_received_handover(),
+        close("z", at("10:03", D2), "h1"),
+        cust("d", at("10:00", D4)),  # rule 2 (and rule 4)
+        hand("received", "r2", at("10:01", D4), "h1"),  # h1 was closed before: opens nothing
+        cust("e", at("10:30", D4)),
+    ]
+    assert conv_ids(events) == ["a", "d", "e"]
+
+
+def test_v2_reception_again_after_timeout_cut_opens_again():
+    events = [
+        *_received_handover(),
+        cust("x", at("11:00", D3)),  # timeout cut: h1 no longer open
+        hand("received", "r2", at("11:01", D3), "h1"),  # not closed yet: opens h1 again
+        cust("y", at("11:40", D3)),  # 39 minutes, h1 open: no cut
+    ]
+    fct = by_id(convs(events), "conversation_id")
+    assert list(fct) == ["a", "x"]
+    assert fct["x"]["ended_at"] == at("11:40", D3)
+    assert fct["x"]["chatbot_duration_seconds"] == 60.0  # to its own first reception
+    # The request keeps its first reception (unchanged from v1).
+    assert requests(events)["h1"]["received_at"] == at("10:02", D2)
+    # Without the second reception nothing is open after the cut.
+    assert conv_ids([e for e in events if e["event_id"] != "r2"]) == ["a", "x", "y"]
+
+
+def test_v2_handover_timeout_hours_parameter():
+    events = [*_received_handover(), cust("x", "13:02")]  # 3 hours after the reception
+    assert conv_ids(events) == ["a"]
+    assert conv_ids(events, handover_timeout_hours=24) == ["a"]
+    assert conv_ids(events, handover_timeout_hours=3) == ["a"]  # exactly: no cut
+    assert conv_ids(events, handover_timeout_hours=2.5) == ["a", "x"]
+    # rule 4 cuts whatever the inactivity (3 h is under 200 minutes)
+    assert conv_ids(events, handover_timeout_hours=2.5, inactivity_minutes=200) == ["a", "x"]
+    assert (
+        kpi(events, timezone="UTC", inactivity_minutes=10, handover_timeout_hours=2.5)["total_conversations"]
+        == 2
+    )
+
+
+def test_v2_late_event_changes_opening_event_and_conversation_id():
+    events = [cust("a", "10:05"), cust("b", "10:06"), hand("requested", "q", "10:07", "h1")]
+    assert conv_ids(events) == ["a"]
+    assert requests(events)["h1"]["conversation_id"] == "a"
+    # A welcome that occurred earlier arrives late: it becomes the opening event.
+    late = [*events, welcome("w", "10:00")]
+    fct = convs(late)
+    assert [c["conversation_id"] for c in fct] == ["w"]
+    assert fct[0]["started_at"] == at("10:00")
+    assert fct[0]["chatbot_duration_seconds"] == 420.0
+    assert requests(late)["h1"]["conversation_id"] == "w"
+    # A late bot message in a 20-minute gap merges two conversations.
+    events = [cust("a", "10:00"), cust("b", "10:20")]
+    assert conv_ids(events) == ["a", "b"]
+    assert conv_ids([*events, bot("m", "10:10")]) == ["a"]
+
+
+def test_v2_stretch_without_customer_interaction_is_in_no_conversation_metric():
+    events = [
+        cust("a", "10:00"),
+        welcome("w", "11:00"),  # greeting nobody answered
+        agent("g", "11:01"),
+        hand("received", "r", "11:02", "hx"),  # an orphan reception in that stretch
+    ]
+    marts = compute_marts(events)
+    assert [c["conversation_id"] for c in marts["fct_conversations"]] == ["a"]
+    assert marts["fct_conversations"][0]["ended_at"] == at("10:00")
+    row = kpi(events)
+    assert row["total_conversations"] == 1 and row["engaged_conversations"] == 0
+    assert sum(r["engaged_conversations"] for r in marts["activity_by_weekday_hour"]) == 0
+
+
+def test_v2_request_conversation_is_that_of_its_first_request_event():
+    events = [
+        cust("a", "10:00"),
+        hand("requested", "q1", "10:01", "h1"),
+        hand("requested", "q2", "10:30", "h1"),  # repeated request, 29 minutes later: new conversation
+    ]
+    assert conv_ids(events) == ["a", "q2"]
+    assert requests(events)["h1"]["conversation_id"] == "a"
+
+
+def test_v2_chatbot_duration_stops_at_first_reception_in_own_stretch():
+    events = [
+        welcome("w", "10:00"),
+        cust("c", "10:00:05"),
+        hand("requested", "q", "10:01", "h1"),
+        hand("received", "r", "10:03", "h1"),
+        agent("m", "10:04", handover_id="h1"),
+    ]
+    c = convs(events)[0]
+    assert c["conversation_id"] == "w"
+    assert c["chatbot_duration_seconds"] == 180.0  # from the opening welcome
+    # A reception that opens nothing (h1 closed earlier) still stops the duration.
+    events = [
+        *_received_handover(),
+        close("z", "10:03", "h1"),
+        cust("d", "10:04"),
+        hand("received", "r2", "10:05", "h1"),
+        cust("e", "10:06"),
+    ]
+    fct = by_id(convs(events), "conversation_id")
+    assert fct["d"]["chatbot_duration_seconds"] == 60.0
+
+
+@pytest.mark.parametrize(
+    "events, engaged",
+    [
+        # the welcome opens and the customer answers it
+        ([welcome("w", "10:00"), cust("c", "10:00:03")], True),
+        # the welcome opens; the customer's only interaction, a handover request, follows it
+        ([welcome("w", "10:00"), bot("b", "10:00:01"), hand("requested", "q", "10:00:02", "h1")], True),
+        # "Get started" opens, the welcome follows and the customer leaves
+        ([cust("g", "10:00", message_type="postback"), welcome("w", "10:00:01")], False),
+        # the welcome opens, an agent answers it
+        ([welcome("w", "10:00"), cust("c", "10:00:03"), agent("m", "10:01")], True),
+        # a customer message tied in time with the welcome but with a smaller event_id is
+        # before it: the customer opens, the welcome follows, nothing comes after it
+        ([welcome("w", "10:00"), cust("c", "10:00")], False),
+        # the welcome opens, the customer answers, then only an internal note
+        (
+            [welcome("w", "10:00"), cust("c", "10:00:03"), agent("n", "10:01", message_type="internal_note")],
+            True,
+        ),
+        # a campaign opens, a welcome follows, the customer answers the campaign only
+        ([bot("p", "10:00", flow_type="campaign"), cust("c", "10:01"), welcome("w", "10:02")], False),
+    ],
+)
+def test_v2_engagement_welcome_may_be_the_opening_event(events, engaged):
+    fct = convs(events)
+    assert len(fct) == 1
+    assert fct[0]["is_engaged"] is engaged
 
 
 # ---------------------------------------------------------------------- engaged

@@ -6,35 +6,37 @@
     that a complete, successful run processed (the watermark), so new data is found by load, never by
     event time:
 
-      on-run-start   `plan_incremental_run` decides the run's mode (full or incremental), and in
-                     incremental mode writes the run's plan: the changed events, the changed threads
-                     with the instant from which each is recomputed, the sessionization state at that
-                     instant, and the changed handover requests.
-      models         read the plan (`plan_relation`) and recompute only what it names; the custom
-                     incremental strategy `replace_affected` deletes the affected rows (a predicate per
-                     model) and inserts the recomputed ones in one transaction, and logs the keys of
-                     the rows it deleted (`removal_log_columns`) for the models downstream.
+      on-run-start   `plan_incremental_run` decides the run's mode (full or incremental) and records it
+                     in `intermediate._incremental_window`.
+      plan models    `stg_chat__event_changes` (the changes this run processes), `int_run_threads` (the
+                     threads to recompute and from where), `int_run_handovers` (the handover requests
+                     to recompute) and `int_run_report_days` (the report days whose numbers can change):
+                     models with a grain, docs and tests, empty in a full run.
+      models         one code path: in an incremental run the macros `in_recomputed_range`,
+                     `in_recomputed_handovers` and friends narrow a model's input (and the rows it
+                     replaces) to what the plan names; in a full run they are `true`. The custom
+                     incremental strategy `replace_affected` deletes the affected rows and inserts the
+                     recomputed ones in one transaction, and logs the keys of the rows it deleted
+                     (`removal_log_columns`) for the report days.
       on-run-end     `record_incremental_run` advances the watermark only when every incremental model
                      was built and no node errored, failed or was skipped: a failed run is redone whole
                      by the next one.
 
-    Every bookkeeping table lives in schema `intermediate` and starts with `_incremental_`.
+    The run log and the removal logs live in schema `intermediate` and start with `_incremental_` or
+    end with `__removed`.
 #}
 
-{# Bump when the incremental state's meaning changes: the next run then rebuilds everything. #}
+{#
+    Bump when the stored models' meaning changes without a change of a model's file (a metric rule
+    in macros/metric_rules.sql, the plan's macros): the next run then rebuilds everything.
+#}
 {% macro incremental_logic_version() -%}
-    {{ return('1') }}
+    {{ return('2') }}
 {%- endmacro %}
 
 
 {% macro bookkeeping_relation(name) -%}
     {{ return(api.Relation.create(database=target.database, schema='intermediate', identifier='_incremental_' ~ name)) }}
-{%- endmacro %}
-
-
-{# The plan tables written by on-run-start for the current run. #}
-{% macro plan_relation(name) -%}
-    {{ return(chat_analytics.bookkeeping_relation(name)) }}
 {%- endmacro %}
 
 
@@ -82,6 +84,7 @@
     {{ return(
         'timezone=' ~ chat_analytics.reporting_timezone()
         ~ ';inactivity_minutes=' ~ chat_analytics.inactivity_minutes()
+        ~ ';handover_timeout_seconds=' ~ chat_analytics.handover_timeout_seconds()
         ~ ';logic=' ~ chat_analytics.incremental_logic_version()
         ~ ';models=' ~ local_md5(checksums | join(','))
     ) }}
@@ -99,46 +102,113 @@
 
 
 {#
-    The current run's window, as planned by on-run-start:
+    The current run's window, as decided by on-run-start:
       mode                'incremental' or 'full'
+      reason              why (a full run's cause, or 'changes above the watermark')
       previous_load_seq   the watermark: every load up to it is reflected in the models
       load_seq            the last load this run processes
-      min_range_start ... bounds of the changes, as SQL literals, for zone-map pruning
     Outside a planned `dbt build` / `dbt run` (compile, docs, a plain `dbt test`) the mode is 'full'.
 #}
 {% macro load_window() -%}
     {%- set cache_key = '_chat_analytics_incremental_window' -%}
     {%- if execute and graph.get(cache_key, {}).get('invocation_id') == invocation_id -%}
-        {#- read once per invocation: the plan does not change during a run -#}
+        {#- read once per invocation: the mode does not change during a run -#}
         {{ return(graph[cache_key]) }}
     {%- endif -%}
     {%- set window = {
-        'invocation_id': none, 'mode': 'full', 'reason': 'not planned', 'previous_load_seq': 0, 'load_seq': 0,
-        'min_range_start': 'cast(null as timestamptz)', 'min_changed_at': 'cast(null as timestamptz)',
-        'max_changed_at': 'cast(null as timestamptz)', 'min_added_arrival': 'cast(null as date)',
-        'max_added_arrival': 'cast(null as date)'
+        'invocation_id': none, 'mode': 'full', 'reason': 'not planned', 'previous_load_seq': 0, 'load_seq': 0
     } -%}
     {%- if not execute -%}{{ return(window) }}{%- endif -%}
     {%- set relation = chat_analytics.bookkeeping_relation('window') -%}
     {%- if not chat_analytics.relation_exists(relation) -%}{{ return(window) }}{%- endif -%}
     {%- set result = run_query(
-        "select mode, reason, previous_load_seq, load_seq, min_range_start, min_changed_at, max_changed_at, "
-        ~ "min_added_arrival, max_added_arrival from " ~ relation
+        "select mode, reason, previous_load_seq, load_seq from " ~ relation
         ~ " where invocation_id = " ~ chat_analytics.quoted_literal(invocation_id)
     ) -%}
     {%- if result.rows | length == 0 -%}{{ return(window) }}{%- endif -%}
     {%- set row = result.rows[0] -%}
     {%- do window.update({
         'invocation_id': invocation_id, 'mode': row[0], 'reason': row[1],
-        'previous_load_seq': row[2], 'load_seq': row[3],
-        'min_range_start': chat_analytics.timestamptz_literal(row[4]),
-        'min_changed_at': chat_analytics.timestamptz_literal(row[5]),
-        'max_changed_at': chat_analytics.timestamptz_literal(row[6]),
-        'min_added_arrival': chat_analytics.date_literal(row[7]),
-        'max_added_arrival': chat_analytics.date_literal(row[8])
+        'previous_load_seq': row[2], 'load_seq': row[3]
     }) -%}
     {%- do graph.update({cache_key: window}) -%}
     {{ return(window) }}
+{%- endmacro %}
+
+
+{#
+    Bounds of the plan, as SQL literals, for zone-map pruning: read from a plan model built earlier in
+    the run (`stg_chat__event_changes` for the changed instants and arrival dates, `int_run_threads`
+    for the earliest range start). Only called in incremental runs.
+#}
+{% macro change_bounds() -%}
+    {%- set changes = chat_analytics.model_relation('stg_chat__event_changes') -%}
+    {%- set row = run_query(
+        "select strftime(min(occurred_at), '%Y-%m-%d %H:%M:%S.%f+00'), strftime(max(occurred_at), '%Y-%m-%d %H:%M:%S.%f+00'), "
+        ~ "cast(min(_arrival_date) filter (where change_type = 'added') as varchar), "
+        ~ "cast(max(_arrival_date) filter (where change_type = 'added') as varchar) from " ~ changes
+    ).rows[0] -%}
+    {{ return({
+        'min_changed_at': chat_analytics.timestamptz_literal(row[0]),
+        'max_changed_at': chat_analytics.timestamptz_literal(row[1]),
+        'min_added_arrival': chat_analytics.date_literal(row[2]),
+        'max_added_arrival': chat_analytics.date_literal(row[3]),
+    }) }}
+{%- endmacro %}
+
+{% macro min_range_start() -%}
+    {%- set threads = chat_analytics.model_relation('int_run_threads') -%}
+    {%- set value = run_query(
+        "select strftime(min(range_start), '%Y-%m-%d %H:%M:%S.%f+00') from " ~ threads
+    ).columns[0].values()[0] -%}
+    {{ return(chat_analytics.timestamptz_literal(value)) }}
+{%- endmacro %}
+
+
+{#
+    The narrowing of an incremental run, one predicate per kind of row; `true` in a full run, so a
+    model has one code path. `alias` is the table alias of the rows filtered.
+
+    in_recomputed_threads   rows of a thread the run recomputes (any time)
+    in_recomputed_range     rows of a recomputed thread at or after its range start (`time_column`)
+    in_recomputed_handovers rows of a handover request the run recomputes
+#}
+{% macro in_recomputed_threads(alias) -%}
+    {%- if chat_analytics.incremental_run() -%}
+    exists (
+        select 1
+        from {{ chat_analytics.model_relation('int_run_threads') }} as run_threads
+        where run_threads.customer_id = {{ alias }}.customer_id
+            and run_threads.channel = {{ alias }}.channel
+    )
+    {%- else -%}
+    true
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro in_recomputed_range(alias, time_column='occurred_at') -%}
+    {%- if chat_analytics.incremental_run() -%}
+    (
+        {{ alias }}.{{ time_column }} >= {{ chat_analytics.min_range_start() }}
+        and exists (
+            select 1
+            from {{ chat_analytics.model_relation('int_run_threads') }} as run_threads
+            where run_threads.customer_id = {{ alias }}.customer_id
+                and run_threads.channel = {{ alias }}.channel
+                and {{ alias }}.{{ time_column }} >= run_threads.range_start
+        )
+    )
+    {%- else -%}
+    true
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro in_recomputed_handovers(alias) -%}
+    {%- if chat_analytics.incremental_run() -%}
+    {{ alias }}.handover_id in (select handover_id from {{ chat_analytics.model_relation('int_run_handovers') }})
+    {%- else -%}
+    true
+    {%- endif -%}
 {%- endmacro %}
 
 
@@ -160,11 +230,14 @@
 {%- endmacro %}
 
 
-{# True when this model recomputes only what the plan names (false in unit tests and full builds). #}
+{#
+    True in a dbt run or build that works from the changes above the watermark: models (plan models
+    included) then narrow their input to what the plan names. False in full runs and in unit tests.
+#}
 {% macro incremental_run() -%}
-    {#- unit tests have no `this` unless they give one: they test the full path by default -#}
+    {#- unit tests have no `this` unless they give one: they test the full path -#}
     {%- if this is none -%}{{ return(false) }}{%- endif -%}
-    {{ return(is_incremental() and chat_analytics.load_window()['mode'] == 'incremental') }}
+    {{ return(execute and chat_analytics.load_window()['mode'] == 'incremental') }}
 {%- endmacro %}
 
 
@@ -219,12 +292,6 @@
                 {%- set decision.reason = 'model ' ~ node.name ~ ' does not exist' -%}
             {%- endif -%}
         {%- endfor -%}
-        {%- for name in ['thread_tails', 'handover_events', 'event_days'] -%}
-            {%- if decision.reason is none
-                and not chat_analytics.relation_exists(chat_analytics.bookkeeping_relation(name)) -%}
-                {%- set decision.reason = 'bookkeeping table _incremental_' ~ name ~ ' does not exist' -%}
-            {%- endif -%}
-        {%- endfor -%}
     {%- endif -%}
     {%- set reason = decision.reason -%}
 
@@ -234,7 +301,7 @@
         ~ ', loads ' ~ previous_load_seq ~ ' < load_seq <= ' ~ current[0], info=True) }}
 
     {% if mode == 'incremental' %}
-        {% do chat_analytics.write_incremental_plan(previous_load_seq, current[0]) %}
+        {% do chat_analytics.ensure_removal_logs() %}
     {% else %}
         {#- Until a full run completes, every run is full: a partial or failed full run (other
             settings, --full-refresh of a few models) leaves models that no watermark describes.
@@ -260,157 +327,14 @@
         ~ chat_analytics.quoted_literal(reason or 'changes above the watermark') ~ ' as reason, '
         ~ 'cast(' ~ previous_load_seq ~ ' as bigint) as previous_load_seq, '
         ~ 'cast(' ~ current[0] ~ ' as bigint) as load_seq, '
-        ~ (chat_analytics.plan_bounds_sql() if mode == 'incremental' else
-            'null as min_range_start, null as min_changed_at, null as max_changed_at, '
-            ~ 'null as min_added_arrival, null as max_added_arrival')
-        ~ ', now() as planned_at'
+        ~ 'now() as planned_at'
     ) %}
     {{ return('') }}
 {% endmacro %}
 
 
-{% macro plan_bounds_sql() -%}
-    (select strftime(min(range_start), '%Y-%m-%d %H:%M:%S.%f+00') from {{ chat_analytics.plan_relation('changed_threads') }}) as min_range_start,
-    (select strftime(min(occurred_at), '%Y-%m-%d %H:%M:%S.%f+00') from {{ chat_analytics.plan_relation('changed_events') }}) as min_changed_at,
-    (select strftime(max(occurred_at), '%Y-%m-%d %H:%M:%S.%f+00') from {{ chat_analytics.plan_relation('changed_events') }}) as max_changed_at,
-    (select cast(min(_arrival_date) as varchar) from {{ chat_analytics.plan_relation('changed_events') }} where change_type = 'added') as min_added_arrival,
-    (select cast(max(_arrival_date) as varchar) from {{ chat_analytics.plan_relation('changed_events') }} where change_type = 'added') as max_added_arrival
-{%- endmacro %}
-
-
-{#
-    The plan of an incremental run. Everything here reads state that the run's changes cannot
-    alter (rows before each thread's recompute instant), so a retried run plans the same work.
-#}
-{% macro write_incremental_plan(previous_load_seq, load_seq) %}
-    {%- set changed_events = chat_analytics.plan_relation('changed_events') -%}
-    {%- set changed_threads = chat_analytics.plan_relation('changed_threads') -%}
-    {%- set sessionized = chat_analytics.model_relation('int_events_sessionized') -%}
-    {%- set tails = chat_analytics.bookkeeping_relation('thread_tails') -%}
-    {%- set handover_events = chat_analytics.bookkeeping_relation('handover_events') -%}
-
-    {#- 1. the winning copies removed or added since the watermark, normalised like staging -#}
-    {% do run_query(
-        'create or replace table ' ~ changed_events ~ ' as select distinct change_type, event_id, customer_id, '
-        ~ chat_analytics.normalized_channel('channel') ~ ' as channel, '
-        ~ chat_analytics.blank_to_null('handover_id') ~ ' as handover_id, '
-        ~ 'occurred_at_utc as occurred_at, _arrival_date from ' ~ chat_analytics.raw_relation('event_changes')
-        ~ ' where load_seq > ' ~ previous_load_seq ~ ' and load_seq <= ' ~ load_seq
-    ) %}
-
-    {#- 2. threads to recompute, each from the earliest instant of any version of its changed events -#}
-    {% do run_query(
-        'create or replace table ' ~ changed_threads ~ ' as select customer_id, channel, min(occurred_at) as range_start '
-        ~ 'from ' ~ changed_events ~ ' group by customer_id, channel'
-    ) %}
-    {%- set min_range_start = run_query(
-        "select strftime(min(range_start), '%Y-%m-%d %H:%M:%S.%f+00') from " ~ changed_threads
-    ).columns[0].values()[0] -%}
-    {%- set lower_bound = chat_analytics.timestamptz_literal(min_range_start) -%}
-
-    {#- 3. the sessionization state just before each range: the stored state after the event before the
-           thread's first event at or after the range start (initial for the thread's first event),
-           else the thread's tail (its last event is earlier) -#}
-    {% set restarts_sql %}
-        create or replace table {{ chat_analytics.plan_relation('thread_restarts') }} as
-        with
-        changed_threads as (
-            select customer_id, channel, range_start from {{ changed_threads }}
-        ),
-        first_positions_in_range as (
-            select events.customer_id, events.channel, events.thread_position
-            from {{ sessionized }} as events
-            inner join changed_threads
-                on events.customer_id = changed_threads.customer_id
-                and events.channel = changed_threads.channel
-            where events.occurred_at >= {{ lower_bound }}
-                and events.occurred_at >= changed_threads.range_start
-            qualify row_number() over (
-                partition by events.customer_id, events.channel order by events.occurred_at, events.event_id
-            ) = 1
-        ),
-        first_events_in_range as (
-            -- thread_position numbers a thread's events 1, 2, ... in order: the previous event is position - 1
-            select
-                first_positions.customer_id,
-                first_positions.channel,
-                coalesce(previous_events._state_after, {{ chat_analytics.initial_session_state() }}) as state
-            from first_positions_in_range as first_positions
-            left join {{ sessionized }} as previous_events
-                on previous_events.customer_id = first_positions.customer_id
-                and previous_events.channel = first_positions.channel
-                and previous_events.thread_position = first_positions.thread_position - 1
-        ),
-        tails as (
-            select tails.customer_id, tails.channel, tails.last_event_at, tails.state
-            from {{ tails }} as tails
-            inner join changed_threads
-                on tails.customer_id = changed_threads.customer_id
-                and tails.channel = changed_threads.channel
-        )
-        select
-            changed_threads.customer_id,
-            changed_threads.channel,
-            changed_threads.range_start,
-            case
-                when first_events_in_range.state is not null then first_events_in_range.state
-                when tails.state is null then {{ chat_analytics.initial_session_state() }}
-                when tails.last_event_at < changed_threads.range_start then tails.state
-                else error('incremental state is inconsistent for thread ' || changed_threads.customer_id
-                    || '/' || changed_threads.channel || ': run dbt build --full-refresh')
-            end as state
-        from changed_threads
-        left join first_events_in_range
-            on changed_threads.customer_id = first_events_in_range.customer_id
-            and changed_threads.channel = first_events_in_range.channel
-        left join tails
-            on changed_threads.customer_id = tails.customer_id
-            and changed_threads.channel = tails.channel
-    {% endset %}
-    {% do run_query(restarts_sql) %}
-
-    {#- 4. handovers of each thread open just before its range (decision M2: per thread and handover,
-           the latest handover_received / conversation_closed decides) -#}
-    {% set open_handovers_sql %}
-        create or replace table {{ chat_analytics.plan_relation('open_handovers') }} as
-        with
-        latest_state_events as (
-            select handover_events.customer_id, handover_events.channel, handover_events.handover_id,
-                handover_events.event_type
-            from {{ handover_events }} as handover_events
-            inner join {{ changed_threads }} as changed_threads
-                on handover_events.customer_id = changed_threads.customer_id
-                and handover_events.channel = changed_threads.channel
-            where handover_events.occurred_at < changed_threads.range_start
-                and handover_events.event_type in ('handover_received', 'conversation_closed')
-            qualify row_number() over (
-                partition by handover_events.customer_id, handover_events.channel, handover_events.handover_id
-                order by handover_events.occurred_at desc, handover_events.event_id desc
-            ) = 1
-        )
-        select customer_id, channel, handover_id
-        from latest_state_events
-        where event_type = 'handover_received'
-    {% endset %}
-    {% do run_query(open_handovers_sql) %}
-
-    {#- 5. handover requests to recompute: a changed event carries their id, or one of their events lies
-           in a recomputed thread range (its conversation may change) -#}
-    {% set handovers_sql %}
-        create or replace table {{ chat_analytics.plan_relation('changed_handovers') }} as
-        select handover_id from {{ changed_events }} where handover_id is not null
-        union
-        select handover_events.handover_id
-        from {{ handover_events }} as handover_events
-        inner join {{ changed_threads }} as changed_threads
-            on handover_events.customer_id = changed_threads.customer_id
-            and handover_events.channel = changed_threads.channel
-        where handover_events.occurred_at >= {{ lower_bound }}
-            and handover_events.occurred_at >= changed_threads.range_start
-    {% endset %}
-    {% do run_query(handovers_sql) %}
-
-    {#- 6. removal logs exist before any model reads them -#}
+{# The removal logs exist before any model reads them (int_run_report_days reads them all). #}
+{% macro ensure_removal_logs() %}
     {% for node in graph.nodes.values()
         if node.resource_type == 'model' and node.config.get('removal_log_columns') %}
         {%- set relation = api.Relation.create(database=target.database, schema=node.schema, identifier=node.alias) -%}
@@ -545,4 +469,13 @@
 {# True while the data tests of an incremental `dbt build` run (singular tests scope themselves with it). #}
 {% macro incremental_test_run() -%}
     {{ return(execute and flags.WHICH == 'build' and chat_analytics.load_window()['mode'] == 'incremental') }}
+{%- endmacro %}
+
+
+{# (local_date, channel) of every changed event, either version: the days whose event counts change. #}
+{% macro changed_event_days() -%}
+    select distinct
+        cast({{ chat_analytics.to_local_timestamp('occurred_at') }} as date) as local_date,
+        channel
+    from {{ ref('stg_chat__event_changes') }}
 {%- endmacro %}

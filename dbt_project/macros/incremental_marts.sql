@@ -25,42 +25,14 @@
 {%- endmacro %}
 
 
-{#
-    (report_date, channel) pairs whose numbers may have changed: the dates of every removed and
-    inserted conversation, and for each changed handover request every date it or its replies
-    count on (request, reception, first reply, close, each reply) on every channel it had.
-#}
+{# (report_date, channel) pairs whose numbers may have changed, from the plan model int_run_report_days. #}
 {% macro affected_report_days(conversations=true, handovers=true) -%}
+    {%- set sources = [] -%}
+    {%- if conversations %}{% do sources.append("'conversations'") %}{% endif -%}
+    {%- if handovers %}{% do sources.append("'handovers'") %}{% endif -%}
     select distinct report_date, channel
-    from (
-        select cast(null as date) as report_date, cast(null as varchar) as channel
-        where false
-        {%- if conversations %}
-        union all
-        select report_date, channel
-        from {{ chat_analytics.changed_since_watermark('int_conversations', 'report_date, channel') }}
-        {%- endif %}
-        {%- if handovers %}
-        union all
-        select handover_dates.report_date, handover_channels.channel
-        from (
-            select handover_id, unnest([requested_date, received_date, first_agent_reply_date, closed_date]) as report_date
-            from {{ chat_analytics.changed_since_watermark(
-                'int_handover_requests',
-                'handover_id, requested_date, received_date, first_agent_reply_date, closed_date'
-            ) }}
-            union all
-            select handover_id, reply_date
-            from {{ chat_analytics.changed_since_watermark('int_handover_agent_replies', 'handover_id, reply_date') }}
-        ) as handover_dates
-        inner join (
-            select distinct handover_id, channel
-            from {{ chat_analytics.changed_since_watermark('int_handover_requests', 'handover_id, channel') }}
-        ) as handover_channels
-            on handover_dates.handover_id = handover_channels.handover_id
-        {%- endif %}
-    )
-    where report_date is not null
+    from {{ ref('int_run_report_days') }}
+    where changed_by in ({{ sources | join(', ') }})
 {%- endmacro %}
 
 

@@ -1,5 +1,5 @@
 {#
-    The two settings of the pipeline, read from project vars (themselves read from the
+    The metric settings of the pipeline, read from project vars (themselves read from the
     environment in dbt_project.yml). Python validates them before dbt is called; these
     macros check them again so that a bad value fails compilation with a clear message
     instead of being pasted into SQL.
@@ -25,6 +25,24 @@
         ) }}
     {%- endif -%}
     {{ return(value | int) }}
+{%- endmacro %}
+
+{#
+    Rule 4's silence (SPEC §3): a positive number of hours, longer than the inactivity, a whole
+    number of seconds. Returned in seconds, the unit the SQL compares with.
+#}
+{% macro handover_timeout_seconds() -%}
+    {%- set value = var('handover_timeout_hours', 24) | string | trim -%}
+    {%- set valid = modules.re.match('^[0-9]{1,6}([.][0-9]{1,6})?$', value) -%}
+    {%- set seconds = ((value | float) * 3600) | round(6) if valid else 0 -%}
+    {%- if not valid or seconds <= chat_analytics.inactivity_minutes() * 60
+        or seconds != (seconds | round) or seconds > 8784 * 3600 -%}
+        {{ exceptions.raise_compiler_error(
+            "handover_timeout_hours must be a number of hours longer than the inactivity and at most 8784, "
+            ~ "a whole number of seconds, got '" ~ value ~ "'. Set CHAT_ANALYTICS_HANDOVER_TIMEOUT_HOURS to e.g. 24."
+        ) }}
+    {%- endif -%}
+    {{ return(seconds | round | int) }}
 {%- endmacro %}
 
 {# A value as a SQL string literal, single quotes escaped: never raw-pasted. #}

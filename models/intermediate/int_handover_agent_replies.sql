@@ -5,10 +5,9 @@
 
     Incremental (decision O8): the replies of the changed handover requests are replaced.
 #}
+-- depends_on: {{ ref('int_run_handovers') }}
 {{ config(
-    replace_where="
-        target_rows.handover_id in (select handover_id from {{ chat_analytics.plan_relation('changed_handovers') }})
-    ",
+    replace_where="{{ chat_analytics.in_recomputed_handovers('target_rows') }}",
     removal_log_columns=['reply_event_id', 'handover_id', 'reply_date'],
 ) }}
 
@@ -24,8 +23,8 @@ events as (
         sender,
         message_type,
         occurred_at
-    from {{ chat_analytics.handover_events_source(ref('int_events_sessionized')) }}
-    where handover_id is not null
+    from {{ ref('int_handover_events') }} as handover_events
+    where {{ chat_analytics.in_recomputed_handovers('handover_events') }}
 
 ),
 
@@ -44,10 +43,7 @@ agent_messages as (
 
     select *
     from events
-    where
-        event_type = 'message'
-        and sender = 'agent'
-        and coalesce(message_type, 'text') <> 'internal_note'
+    where {{ chat_analytics.is_visible_agent_message() }}
 
 ),
 
@@ -71,7 +67,7 @@ final as (
     from agent_messages
     inner join receptions
         on agent_messages.handover_id = receptions.handover_id
-    where agent_messages.occurred_at >= receptions.received_at
+    where {{ chat_analytics.is_agent_reply('agent_messages.', 'receptions.received_at') }}
 
 )
 

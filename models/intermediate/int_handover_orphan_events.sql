@@ -3,11 +3,8 @@
     kept here to be counted; they join their request as soon as it arrives and then leave this
     model: a run replaces the events of every handover id with a changed event (decision O8).
 #}
-{{ config(
-    replace_where="
-        target_rows.handover_id in (select handover_id from {{ chat_analytics.plan_relation('changed_handovers') }})
-    ",
-) }}
+-- depends_on: {{ ref('int_run_handovers') }}
+{{ config(replace_where="{{ chat_analytics.in_recomputed_handovers('target_rows') }}") }}
 
 with
 
@@ -28,8 +25,8 @@ handover_events as (
         occurred_local_date,
         _arrival_date,
         _loaded_at
-    from {{ chat_analytics.handover_events_source(ref('int_events_sessionized')) }}
-    where handover_id is not null
+    from {{ ref('int_handover_events') }} as handover_events
+    where {{ chat_analytics.in_recomputed_handovers('handover_events') }}
 
 ),
 

@@ -7,10 +7,9 @@
     event, and those with an event in a recomputed thread range (the request's conversation may
     change). Orphan events join their request as soon as it arrives, as the request's id is changed.
 #}
+-- depends_on: {{ ref('int_run_handovers') }}
 {{ config(
-    replace_where="
-        target_rows.handover_id in (select handover_id from {{ chat_analytics.plan_relation('changed_handovers') }})
-    ",
+    replace_where="{{ chat_analytics.in_recomputed_handovers('target_rows') }}",
     removal_log_columns=[
         'handover_id', 'channel', 'requested_date', 'received_date', 'first_agent_reply_date', 'closed_date',
     ],
@@ -30,8 +29,8 @@ handover_events as (
         event_type,
         department,
         occurred_at
-    from {{ chat_analytics.handover_events_source(ref('int_events_sessionized')) }}
-    where handover_id is not null
+    from {{ ref('int_handover_events') }} as handover_events
+    where {{ chat_analytics.in_recomputed_handovers('handover_events') }}
 
 ),
 
@@ -40,10 +39,8 @@ agent_replies as (
     select
         handover_id,
         replied_at
-    from {{ ref('int_handover_agent_replies') }}
-    {%- if chat_analytics.incremental_run() %}
-    where handover_id in (select handover_id from {{ chat_analytics.plan_relation('changed_handovers') }})
-    {%- endif %}
+    from {{ ref('int_handover_agent_replies') }} as agent_replies
+    where {{ chat_analytics.in_recomputed_handovers('agent_replies') }}
 
 ),
 
@@ -93,7 +90,7 @@ ranked_terminal_events as (
         event_type,
         row_number() over (partition by handover_id order by occurred_at, event_id) as terminal_rank
     from handover_events
-    where event_type in ('handover_cancelled', 'handover_disabled', 'handover_incomplete')
+    where event_type in {{ chat_analytics.terminal_handover_event_types() }}
 
 ),
 
@@ -101,11 +98,7 @@ first_terminal_events as (
 
     select
         handover_id,
-        case event_type
-            when 'handover_cancelled' then 'cancelled'
-            when 'handover_disabled' then 'disabled'
-            when 'handover_incomplete' then 'incomplete'
-        end as terminal_outcome
+        event_type as first_terminal_event_type
     from ranked_terminal_events
     where terminal_rank = 1
 
@@ -159,7 +152,7 @@ joined as (
         requests.occurred_at as requested_at,
         request_counts.request_event_count,
         receptions.received_at,
-        first_terminal_events.terminal_outcome,
+        first_terminal_events.first_terminal_event_type,
         reply_summary.agent_reply_count,
         reply_summary.first_agent_reply_at,
         first_closes.closed_at,
@@ -191,11 +184,8 @@ final as (
 
         -- strings
         channel,
-        case
-            when received_at is not null then 'successful'
-            else coalesce(terminal_outcome, 'pending')
-        end as outcome,
-        coalesce(close_department, request_department, 'unassigned') as department,
+        {{ chat_analytics.handover_outcome('received_at', 'first_terminal_event_type') }} as outcome,
+        {{ chat_analytics.handover_department('close_department', 'request_department') }} as department,
 
         -- numerics
         request_event_count,

@@ -1,3 +1,4 @@
+-- depends_on: {{ ref('int_run_report_days') }}
 {#
     Incremental (decision O9): the (report_date, channel) rows (24 hours each) of changed
     conversations and handover requests are recomputed; new dates and channels are added.

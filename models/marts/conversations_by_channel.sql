@@ -1,3 +1,4 @@
+-- depends_on: {{ ref('int_run_report_days') }}
 {#
     Incremental (decision O9): every row of a (report_date, channel) pair with a changed
     conversation is replaced (sparse: only non-zero rows are inserted).

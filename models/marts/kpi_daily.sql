@@ -1,3 +1,4 @@
+-- depends_on: {{ ref('int_run_report_days') }}
 {#
     Incremental (decision O9): the (report_date, channel) rows whose numbers may have changed are
     recomputed from the facts of those dates; new dates and channels of the spine are added.

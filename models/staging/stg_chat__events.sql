@@ -1,19 +1,19 @@
+-- depends_on: {{ ref('stg_chat__event_changes') }}
 {#
     Incremental (decision O5): the events whose winning copy changed since the watermark are
     replaced, read from the raw partitions the changes name.
 #}
 {{ config(
     replace_where="
-        target_rows.event_id in (select event_id from {{ chat_analytics.plan_relation('changed_events') }})
-        and target_rows.occurred_at between {{ chat_analytics.load_window()['min_changed_at'] }}
-            and {{ chat_analytics.load_window()['max_changed_at'] }}
+        target_rows.event_id in (select event_id from {{ ref('stg_chat__event_changes') }})
+        and target_rows.occurred_at between {{ chat_analytics.change_bounds()['min_changed_at'] }}
+            and {{ chat_analytics.change_bounds()['max_changed_at'] }}
     ",
-    post_hook="{{ chat_analytics.maintain_event_days() }}",
 ) }}
 
 {%- set incremental = chat_analytics.incremental_run() %}
 {%- if incremental %}
-    {%- set window = chat_analytics.load_window() %}
+    {%- set bounds = chat_analytics.change_bounds() %}
 {%- endif %}
 
 with
@@ -22,10 +22,10 @@ source_events as (
 
     select * from {{ source('raw', 'chat_events') }}
     {%- if incremental %}
-    where _arrival_date between {{ window['min_added_arrival'] }} and {{ window['max_added_arrival'] }}
+    where _arrival_date between {{ bounds['min_added_arrival'] }} and {{ bounds['max_added_arrival'] }}
         and exists (
             select 1
-            from {{ chat_analytics.plan_relation('changed_events') }} as changed
+            from {{ ref('stg_chat__event_changes') }} as changed
             where changed.change_type = 'added'
                 and changed.event_id = chat_events.event_id
                 and changed._arrival_date = chat_events._arrival_date

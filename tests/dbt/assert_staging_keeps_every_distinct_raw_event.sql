@@ -1,3 +1,4 @@
+-- depends_on: {{ ref('stg_chat__event_changes') }}
 -- Nothing lost between raw and staging: one staged row per distinct raw event_id,
 -- and no staged event that raw does not have. Returns a row when the counts differ.
 -- In an incremental build, the same for the events the run changed: each is staged exactly
@@ -5,6 +6,7 @@
 {%- set incremental = chat_analytics.incremental_test_run() %}
 {%- if incremental %}
     {%- set window = chat_analytics.load_window() %}
+    {%- set bounds = chat_analytics.change_bounds() %}
 {%- endif %}
 with
 
@@ -13,7 +15,7 @@ with
 changed_events as (
 
     select distinct event_id
-    from {{ chat_analytics.plan_relation('changed_events') }}
+    from {{ ref('stg_chat__event_changes') }}
 
 ),
 {%- endif %}
@@ -23,7 +25,7 @@ raw_events as (
     select count(distinct event_id) as event_count
     from {{ source('raw', 'chat_events') }}
     {%- if incremental %}
-    where _arrival_date between {{ window['min_added_arrival'] }} and {{ window['max_added_arrival'] }}
+    where _arrival_date between {{ bounds['min_added_arrival'] }} and {{ bounds['max_added_arrival'] }}
         and not _is_duplicate
         and event_id in (select event_id from changed_events)
     {%- endif %}
