@@ -3,7 +3,12 @@
 The generator simulates a chatbot platform's conversations day by day (days of the configured
 business time zone), with daily and weekly seasonality, returning customers, customers on two
 channels, bot flows, handovers with every outcome, agent replies, internal notes, closes, reopens and
-handovers left open. On top of the clean stream it adds the dirt a real export has: redelivered
+handovers left open, and the shapes of sessionization version 2 (SPEC §3) in configurable shares
+(GeneratorConfig's SHAPE_RATES, counted in GenerationSummary.shapes): welcomes that open a visit
+(answered seconds later or never), proactive campaign messages (mostly unanswered, some answered
+within minutes, a few after more than 10 minutes), agents' goodbyes right after a close, tickets
+nobody closes whose customers come back after the handover timeout, and customers who continue after
+a few minutes of silence or come back later the same day. On top of the clean stream it adds the dirt a real export has: redelivered
 events, late arrivals, malformed lines of every quarantine reason of decisions.md R5, unknown extra
 fields, non-`Z` offsets, nanosecond fractions and channel values in other spellings.
 
@@ -97,6 +102,7 @@ TS_OFFSET_MINUTES = np.array([0, 120, 60, -300, 330, -180, 0], dtype=np.int64)
 
 _MS_PER_DAY = 86_400_000
 _EPOCH = date(1970, 1, 1)
+_NEVER = np.iinfo(np.int64).max
 _MAX_EVENTS_PER_DAY = 1 << 27  # id space of one day (the next bit marks malformed lines)
 
 
@@ -106,7 +112,13 @@ _MAX_EVENTS_PER_DAY = 1 << 27  # id space of one day (the next bit marks malform
 
 CHANNEL_SHARE = np.array([0.34, 0.17, 0.12, 0.22, 0.07, 0.08])  # customers' primary channel
 HAS_WELCOME = np.array([True, True, True, True, False, True])  # no welcome message on SMS
-P_CAMPAIGN = np.array([0.01, 0.06, 0.04, 0.07, 0.05, 0.02])  # proactive message before the customer
+#: the widget greets when the customer opens it (web widget, Messenger, Apple Messages for Business);
+#: on Instagram, WhatsApp and SMS the customer writes first and the welcome (if any) answers
+GREETS_ON_OPEN = np.array([True, True, False, False, False, True])
+#: relative number of proactive campaign messages per visit: broadcasts go to opted-in messaging
+#: contacts far more than to web visitors (scaled so that the visit-weighted mean is 1)
+CAMPAIGN_WEIGHT = np.array([0.3, 1.6, 1.0, 1.8, 1.5, 0.5])
+CAMPAIGN_WEIGHT = CAMPAIGN_WEIGHT / (CHANNEL_SHARE * CAMPAIGN_WEIGHT).sum()
 P_DIRECT_HANDOVER = np.array([0.02, 0.03, 0.02, 0.06, 0.08, 0.04])  # opens with handover_requested
 P_NO_ANSWER = np.array([0.38, 0.22, 0.28, 0.15, 0.12, 0.20])  # never answers the welcome / first reply
 P_HANDOVER = np.array([0.17, 0.19, 0.14, 0.30, 0.33, 0.24])  # asks for an agent after the bot flow
@@ -127,16 +139,16 @@ HANDOVER_FLOW_FACTOR = np.array([0.6, 2.2, 0.8, 1.1, 0.7])
 OUTCOME_SHARE_OPEN = np.array([0.68, 0.11, 0.04, 0.12, 0.05])
 OUTCOME_SHARE_CLOSED = np.array([0.40, 0.10, 0.36, 0.09, 0.05])
 BUSINESS_HOURS = (9, 18)  # local, Monday to Friday
-P_CHAIN = 0.14  # the customer comes back the same day after > 10 minutes of silence
-P_LEFT_OPEN = 0.04  # received handover never closed
-P_REOPEN = 0.08  # customer writes again within 10 minutes after the close
+P_REOPEN = 0.08  # customer writes again within 10 minutes after the close (or the goodbye)
+P_LEFT_OPEN_NUDGE = 0.3  # on a ticket left open, the customer asks again 15 min - 12 h later
 P_SECOND_CHANNEL = 0.12
 P_USE_SECOND_CHANNEL = 0.35
 ROUNDS = 6  # max customer/bot exchanges in the bot flow
 AGENT_ROUNDS = 5  # max agent messages in a handover
-
-#: visits a day per configured conversation: a visit is one conversation plus its chained returns
-_CONVERSATIONS_PER_VISIT = 1.0 / (1.0 - P_CHAIN) + 0.012
+#: the pipeline's default `handover_timeout_hours` (SPEC §3): tickets left open are placed around it
+HANDOVER_TIMEOUT_MS = 24 * 3_600_000
+#: received handovers per conversation (measured at the defaults): calibrates the post-close conversations
+_RECEIVED_PER_CONVERSATION = 0.11
 
 WEEKDAY_FACTOR = np.array([1.12, 1.08, 1.05, 1.04, 0.98, 0.72, 0.62])
 WEEKDAY_FACTOR = WEEKDAY_FACTOR / WEEKDAY_FACTOR.mean()
@@ -262,6 +274,18 @@ _TEXTS: dict[str, tuple[str, ...]] = {
         "Sorry, one more thing",
         "En fait ça ne marche pas",
     ),
+    "customer_back": (
+        "Bonjour, je n'ai jamais eu de réponse à ma demande",
+        "Toujours pas de nouvelles de mon dossier ?",
+        "Hello, I'm still waiting for an answer about my refund",
+    ),
+    "customer_thanks": ("Merci, bonne journée !", "merci 🙏", "Thanks!", "Parfait, merci"),
+    "customer_followup": (
+        "Re, j'ai oublié de demander :",
+        "Et aussi, vous faites les retours en magasin ?",
+        "Je reviens vers vous, j'ai retrouvé le numéro",
+        "One more question",
+    ),
     "bot_welcome": (
         "Bonjour ! Je suis Léa, l'assistante virtuelle. Comment puis-je vous aider ?",
         "Hi! I'm the virtual assistant. How can I help you today?",
@@ -312,6 +336,11 @@ _TEXTS: dict[str, tuple[str, ...]] = {
         "Je vous envoie une étiquette de retour par e-mail.",
         "Y a-t-il autre chose que je puisse faire pour vous ?",
         "Your parcel left our warehouse this morning.",
+    ),
+    "agent_goodbye": (
+        "Merci pour votre message, je clôture la conversation. Bonne journée !",
+        "Thanks for contacting us, have a great day!",
+        "N'hésitez pas à revenir vers nous si besoin. Au revoir !",
     ),
     "agent_note": (
         "Client VIP, geste commercial accordé",
@@ -387,9 +416,26 @@ def _check_int(name: str, value: object, low: int, high: int) -> None:
         raise ValueError(f"{name} must be between {low} and {high}, got {value}")
 
 
+#: GeneratorConfig's conversation-shape knobs (fractions; command-line flags of the same names)
+SHAPE_RATES: tuple[str, ...] = (
+    "welcome_first_rate",
+    "unanswered_welcome_rate",
+    "campaign_rate",
+    "campaign_unanswered_share",
+    "campaign_late_answer_share",
+    "goodbye_rate",
+    "goodbye_answer_share",
+    "left_open_rate",
+    "left_open_return_share",
+    "quick_return_rate",
+    "return_rate",
+)
+
+
 @dataclass(frozen=True)
 class GeneratorConfig:
-    """What to generate. Rates are fractions of distinct valid events (malformed: of valid lines)."""
+    """What to generate. Dirt rates are fractions of distinct valid events (malformed: of valid lines);
+    the conversation-shape knobs (SHAPE_RATES) are fractions of what each comment says."""
 
     landing_dir: Path
     start: date  # first business-local day simulated
@@ -404,6 +450,37 @@ class GeneratorConfig:
     malformed_rate: float = 0.002  # malformed lines per valid line, in every file
     extra_field_rate: float = 0.01  # share of events with an unknown extra top-level field
     max_late_days: int = 5
+    # Conversation shapes (SPEC §3, sessionization version 2). "Rate": of visits or events as said;
+    # "share": of the shape just before it.
+    #: visits on greeting channels (GREETS_ON_OPEN) that the bot's welcome opens: widgets greet when
+    #: opened, so most visits start with it; the rest typed into an open widget or pressed a button
+    welcome_first_rate: float = 0.6
+    #: of those greetings, nobody answers: opening a widget costs a click, many close it unread
+    unanswered_welcome_rate: float = 0.35
+    #: visits that are a proactive campaign message (weighted by CAMPAIGN_WEIGHT: mostly messaging
+    #: apps); about one contact in twelve gets a broadcast, reminder or cart nudge
+    campaign_rate: float = 0.08
+    #: of the campaign messages, never answered: broadcast reply rates are typically 20-30%
+    campaign_unanswered_share: float = 0.7
+    #: of the campaign messages, answered after more than 10 minutes (read hours later); the others
+    #: (1 - 0.7 - 0.08 = 22%) are answered within minutes, most within a couple of minutes
+    campaign_late_answer_share: float = 0.08
+    #: closed tickets the agent replied to, followed by the agent's goodbye seconds after the close (a
+    #: closing macro): about half of the agents use one
+    goodbye_rate: float = 0.5
+    #: of those goodbyes, the customer answers ("merci !") within minutes; most just leave
+    goodbye_answer_share: float = 0.25
+    #: received handovers nobody ever closes (replied or not): agents forget a few percent of tickets
+    left_open_rate: float = 0.04
+    #: of the customers of those tickets, come back on that channel after the handover timeout
+    #: (1-4 days later): the ticket must not hold their new conversation
+    left_open_return_share: float = 0.6
+    #: conversations (not closed by an agent) the customer continues after 1-10 minutes of silence:
+    #: they came back to the tab, same conversation
+    quick_return_rate: float = 0.06
+    #: visits after which the customer comes back the same day after more than 10 minutes of silence
+    #: (median 35 minutes): a new conversation; about one conversation in seven
+    return_rate: float = 0.14
 
     def __post_init__(self) -> None:
         if isinstance(self.landing_dir, str):
@@ -438,10 +515,29 @@ class GeneratorConfig:
         _check_rate("malformed_rate", self.malformed_rate, 0.5)
         _check_rate("extra_field_rate", self.extra_field_rate)
         _check_int("max_late_days", self.max_late_days, 1, 60)
+        for name in SHAPE_RATES:
+            _check_rate(name, getattr(self, name), 0.9 if name == "return_rate" else 1.0)
+        if self.campaign_unanswered_share + self.campaign_late_answer_share > 1.0 + 1e-9:
+            raise ValueError(
+                "campaign_unanswered_share + campaign_late_answer_share must not exceed 1, got "
+                f"{self.campaign_unanswered_share} + {self.campaign_late_answer_share}"
+            )
 
     @property
     def extension(self) -> str:
         return self.file_format
+
+    def conversations_per_visit(self) -> float:
+        """Expected conversations per first visit of a day: visits are drawn to match the mean."""
+        p_camp = np.minimum(self.campaign_rate * CAMPAIGN_WEIGHT, 1.0)
+        p_greet = GREETS_ON_OPEN * (1 - p_camp) * (1 - P_DIRECT_HANDOVER) * self.welcome_first_rate
+        silent = p_camp * self.campaign_unanswered_share + p_greet * self.unanswered_welcome_rate
+        per_program = float((CHANNEL_SHARE * (1 - silent)).sum())
+        # conversations after a close: an answered goodbye, or a reopen
+        answered_bye = 0.95 * self.goodbye_rate * self.goodbye_answer_share
+        closed = _RECEIVED_PER_CONVERSATION * (1 - self.left_open_rate)
+        per_program *= 1 + closed * (answered_bye + (1 - answered_bye) * P_REOPEN)
+        return per_program / (1 - self.return_rate)
 
 
 @dataclass(frozen=True)
@@ -458,9 +554,11 @@ class GenerationSummary:
     malformed_by_kind: dict[str, int]
     quarantine_reasons: dict[str, int]  # the reason the loader should record (decisions.md R5) -> lines
     total_lines: int
-    simulated_conversations: int  # programs simulated (+ reopens); the pipeline's count is close to it
+    #: answered visits + answered goodbyes + reopens: what SPEC §3 (version 2, default settings) counts
+    simulated_conversations: int
     handover_requests: int
     handover_outcomes: dict[str, int]  # outcome (SPEC §3) -> requests, exact for the generated data
+    shapes: dict[str, int] = field(default_factory=dict)  # conversation shapes simulated -> count
     elapsed_seconds: float = field(default=0.0, compare=False)
 
     def __str__(self) -> str:
@@ -489,6 +587,7 @@ class GenerationSummary:
             "simulated_conversations": self.simulated_conversations,
             "handover_requests": self.handover_requests,
             "handover_outcomes": dict(self.handover_outcomes),
+            "shapes": dict(self.shapes),
             "elapsed_seconds": round(self.elapsed_seconds, 3),
         }
 
@@ -507,6 +606,8 @@ class GenerationSummary:
             + ", ".join(f"{k} {v:,}" for k, v in self.handover_outcomes.items())
             + ")",
         ]
+        if self.shapes:
+            lines.append("  shapes: " + ", ".join(f"{k} {v:,}" for k, v in self.shapes.items()))
         if self.malformed_by_kind:
             lines.append(
                 "  malformed: " + ", ".join(f"{k} {v}" for k, v in sorted(self.malformed_by_kind.items()))
@@ -679,6 +780,8 @@ class _Population:
         ids = _mix64(np.arange(size, dtype=np.uint64) ^ _seed_key(seed, 0xC057))  # as in _flush
         self.id_hex = _hex16(ids)  # (size, 16)
         self.busy_until = np.full(size, np.iinfo(np.int64).min // 2, dtype=np.int64)
+        self.comeback_at = np.full(size, _NEVER, dtype=np.int64)  # due back after a ticket left open
+        self.comeback_chan = np.zeros(size, dtype=np.int8)
         self.n_agents = int(np.clip(conversations_per_day // 40, 6, 400))
 
 
@@ -751,36 +854,66 @@ class _Program:
         return out, end
 
 
+#: the shapes counted in GenerationSummary.shapes (programs, or events where said)
+SHAPES: tuple[str, ...] = (
+    "welcome_first",  # visits the bot's welcome opens
+    "unanswered_welcome",  # ... and nobody answers
+    "campaign",  # proactive campaign messages
+    "campaign_unanswered",
+    "campaign_answered_late",  # answered after more than 10 minutes
+    "goodbye",  # agent goodbyes after a close
+    "goodbye_answered",
+    "reopen",  # the customer writes within 10 minutes after the close (or the goodbye)
+    "left_open",  # received handovers never closed
+    "left_open_nudge",  # the customer asks again on it hours later (kept by the open ticket)
+    "left_open_return",  # the customer comes back after the handover timeout
+    "quick_return",  # the customer continues after 1-10 minutes of silence
+    "return",  # the customer comes back the same day after more than 10 minutes
+)
+
+
 @dataclass
 class _DayStats:
     conversations: int = 0
     handover_requests: int = 0
     outcomes: Counter = field(default_factory=Counter)
+    shapes: Counter = field(default_factory=Counter)
 
 
 def _simulate(
     rng: np.random.Generator,
+    cfg: GeneratorConfig,
     pop: _Population,
     cust: np.ndarray,
     chan: np.ndarray,
     start_ms: np.ndarray,
     business: np.ndarray,
+    back: np.ndarray,
     ho_base: int,
     stats: _DayStats,
 ):
-    """One conversation program per row. -> (event columns, end time, may the customer come back)."""
+    """One program per row (a visit; `back`: the customer comes back about a ticket left open).
+    -> (event columns, end time, may the customer come back the same day, rows left open)."""
     n = len(cust)
     P = _Program(n)
     u = lambda m=n: rng.random(m)  # noqa: E731
     where = np.flatnonzero
     thin = lambda rows, p: rows[rng.random(len(rows)) < p]  # noqa: E731
 
-    camp = u() < P_CAMPAIGN[chan]
-    direct = ~camp & (u() < P_DIRECT_HANDOVER[chan])
+    camp = ~back & (u() < cfg.campaign_rate * CAMPAIGN_WEIGHT[chan])
+    direct = ~camp & ~back & (u() < P_DIRECT_HANDOVER[chan])
+    greet = GREETS_ON_OPEN[chan] & ~camp & ~direct & (u() < cfg.welcome_first_rate)
+    camp_u = u()
+    camp_silent = camp & (camp_u < cfg.campaign_unanswered_share)
+    camp_late = (
+        camp & ~camp_silent & (camp_u < cfg.campaign_unanswered_share + cfg.campaign_late_answer_share)
+    )
+    greet_silent = greet & ~back & (u() < cfg.unanswered_welcome_rate)
+    silent = camp_silent | greet_silent  # bot messages nobody answers: no conversation
     flow = np.where(camp, F_CAMPAIGN, rng.choice(len(FLOW_TYPES), size=n, p=FLOW_SHARE))
-    welcome = HAS_WELCOME[chan] & ~direct & ~camp & (u() >= 0.03)
+    welcome = HAS_WELCOME[chan] & ~direct & ~camp & ~greet & (u() >= 0.03)  # after the customer's opening
     no_answer = ~direct & (u() < P_NO_ANSWER[chan])
-    k = np.where(no_answer | direct, 0, np.minimum(rng.geometric(0.42, n), ROUNDS))
+    k = np.where(no_answer | direct | silent, 0, np.minimum(rng.geometric(0.42, n), ROUNDS))
     hand = direct | ((k >= 1) & (u() < P_HANDOVER[chan] * HANDOVER_FLOW_FACTOR[flow]))
     shares = np.where(business[:, None], OUTCOME_SHARE_OPEN, OUTCOME_SHARE_CLOSED)
     outcome = np.where(hand, _categorical(rng, shares), -1)
@@ -811,7 +944,7 @@ def _simulate(
             props=props,
         )
 
-    # proactive campaign message, before the customer's first interaction
+    # proactive campaign message, before the customer's first interaction (if any)
     rows = where(camp)
     m = len(rows)
     P.add(
@@ -824,36 +957,58 @@ def _simulate(
         text=_pick(rng, "bot_campaign", m),
         props=np.where(u(m) < 0.5, _pick(rng, "quick_replies", m, _PROP_ROLES), -1),
     )
+    # the welcome the widget sends when the customer opens it
+    rows = where(greet)
+    m = len(rows)
+    P.add(
+        rows,
+        0,
+        E_MESSAGE,
+        sender=S_BOT,
+        mtype=MT_WELCOME,
+        text=_pick(rng, "bot_welcome", m),
+        props=np.where(u(m) < 0.7, _pick(rng, "quick_replies", m, _PROP_ROLES), -1),
+    )
 
-    # opening customer action: a message, or a direct handover request
-    postback_open = ~camp & np.isin(chan, (1, 5)) & (u() < 0.25)
-    quick = camp & (CUSTOMER_MT_MIX[chan, 1] > 0) & (u() < 0.6)  # a campaign's quick reply (not on SMS)
+    # opening customer action: a message, or a direct handover request (nothing in silent visits)
+    postback_open = ~camp & ~greet & ~back & np.isin(chan, (1, 5)) & (u() < 0.25)
+    has_qr = CUSTOMER_MT_MIX[chan, 1] > 0  # not on SMS
+    quick = (camp | greet) & ~back & has_qr & (u() < np.where(camp, 0.6, 0.4))  # one of the bot's buttons
     open_mt = np.where(quick, MT_QUICK_REPLY, np.where(postback_open, MT_POSTBACK, implicit(n)))
     open_text = np.where(
         camp,
         _pick(rng, "customer_campaign_reply", n),
-        np.where(postback_open, _pick(rng, "customer_get_started", n), _pick(rng, "customer_open", n)),
+        np.where(
+            postback_open,
+            _pick(rng, "customer_get_started", n),
+            np.where(quick, _pick(rng, "customer_quick_reply", n), _pick(rng, "customer_open", n)),
+        ),
     )
+    open_text = np.where(back, _pick(rng, "customer_back", n), open_text)
     open_props = np.where(
         postback_open,
         _pick(rng, "postback", n, _PROP_ROLES),
         np.where((chan == 0) & (u() < 0.5), _pick(rng, "web_page", n, _PROP_ROLES), -1),
     )
     open_props = np.where(direct, np.where(u() < 0.3, _pick(rng, "handover", n, _PROP_ROLES), -1), open_props)
-    open_gap = np.where(camp, _lognormal_ms(rng, n, 180, 1.0, 20, 7200), 0)
+    # answers: a greeting within seconds; a campaign within minutes, or after more than 10 minutes
+    open_gap = np.where(greet, _lognormal_ms(rng, n, 6, 0.8, 1.5, 180), 0)
+    open_gap = np.where(camp, _lognormal_ms(rng, n, 75, 0.9, 5, 570), open_gap)
+    open_gap = np.where(camp_late, _lognormal_ms(rng, n, 50 * 60, 1.0, 630, 8 * 3600), open_gap)
+    rows = where(~silent)
     P.add(
-        np.arange(n),
-        open_gap,
-        np.where(direct, E_REQUESTED, E_MESSAGE),
-        sender=np.where(direct, -1, S_CUSTOMER),
-        mtype=np.where(direct, -1, open_mt),
-        text=np.where(direct, -1, open_text),
-        props=open_props,
-        dept=np.where(direct, req_dept, -1),
-        handover=direct,
+        rows,
+        open_gap[rows],
+        np.where(direct, E_REQUESTED, E_MESSAGE)[rows],
+        sender=np.where(direct, -1, S_CUSTOMER)[rows],
+        mtype=np.where(direct, -1, open_mt)[rows],
+        text=np.where(direct, -1, open_text)[rows],
+        props=open_props[rows],
+        dept=np.where(direct, req_dept, -1)[rows],
+        handover=direct[rows],
     )
 
-    # welcome message, or the bot's first flow message where there is none
+    # welcome message after the customer's opening, or the bot's first flow message
     rows = where(welcome)
     m = len(rows)
     P.add(
@@ -865,7 +1020,7 @@ def _simulate(
         text=_pick(rng, "bot_welcome", m),
         props=np.where(u(m) < 0.6, _pick(rng, "quick_replies", m, _PROP_ROLES), -1),
     )
-    bot_reply(where(~welcome & ~direct), 0.4, 2.5, 0.3)
+    bot_reply(where(~welcome & ~direct & ~silent), 0.4, 2.5, 0.3)
 
     # bot flow: customer replies (quick replies, postbacks, texts, attachments) and bot answers
     mt_codes = np.array([MT_TEXT, MT_QUICK_REPLY, MT_POSTBACK, MT_ATTACHMENT])
@@ -1019,7 +1174,8 @@ def _simulate(
             text=np.where(attach, _pick(rng, "customer_attachment", m3), _pick(rng, "customer_text", m3)),
             props=np.where(attach, _pick(rng, "attachment", m3, _PROP_ROLES), -1),
         )
-    left_open_mask = u(m) < P_LEFT_OPEN
+    left_open_mask = u(m) < cfg.left_open_rate
+    left_open = rec[left_open_mask]
     closed = rec[~left_open_mask]
     m = len(closed)
     rd = req_dept[closed]
@@ -1030,15 +1186,42 @@ def _simulate(
         np.where(du < 0.75, rd, np.where(du < 0.90, other_dept, -1)),
         np.where(du < 0.65, rng.integers(0, len(DEPARTMENTS), m), -1),
     )
+    closer = np.where(u(m) < 0.1, other_agent[closed], agent[closed])
     P.add(
         closed,
         _lognormal_ms(rng, m, 120, 1.1, 10, 3600),
         E_CLOSED,
-        agent=np.where(u(m) < 0.1, other_agent[closed], agent[closed]),
+        agent=closer,
         dept=close_dept,
         handover=True,
     )
-    reopen = thin(closed, P_REOPEN)
+    # the agent's goodbye right after the close (on tickets they replied to); it opens a stretch of its
+    # own, a conversation only when the customer answers it
+    bye_mask = replied[~left_open_mask] & (u(m) < cfg.goodbye_rate)
+    bye = closed[bye_mask]
+    m2 = len(bye)
+    P.add(
+        bye,
+        _uniform_ms(rng, m2, 0.5, 6.0),
+        E_MESSAGE,
+        sender=S_AGENT,
+        mtype=implicit(m2),
+        text=_pick(rng, "agent_goodbye", m2),
+        agent=closer[bye_mask],
+        handover=True,
+    )
+    thanks = thin(bye, cfg.goodbye_answer_share)
+    m2 = len(thanks)
+    P.add(
+        thanks,
+        _lognormal_ms(rng, m2, 20, 0.9, 2, 300),
+        E_MESSAGE,
+        sender=S_CUSTOMER,
+        mtype=implicit(m2),
+        text=_pick(rng, "customer_thanks", m2),
+    )
+    # a reopen within 10 minutes after the close (or the unanswered goodbye)
+    reopen = thin(np.setdiff1d(closed, thanks), P_REOPEN)
     m = len(reopen)
     P.add(
         reopen,
@@ -1049,6 +1232,17 @@ def _simulate(
         text=_pick(rng, "customer_reopen", m),
     )
     bot_reply(thin(reopen, 0.6), 0.4, 2.0, 0.0)
+    # a ticket nobody closes: the customer sometimes asks again hours later (the open ticket holds it)
+    nudge = thin(left_open, P_LEFT_OPEN_NUDGE)
+    m = len(nudge)
+    P.add(
+        nudge,
+        _lognormal_ms(rng, m, 2 * 3600, 0.8, 15 * 60, 12 * 3600),
+        E_MESSAGE,
+        sender=S_CUSTOMER,
+        mtype=implicit(m),
+        text=_pick(rng, "customer_waiting", m),
+    )
 
     # after an unsuccessful handover the customer sometimes writes again, and the bot answers
     failed = np.union1d(np.union1d(cancelled, disabled), incomplete)
@@ -1064,6 +1258,19 @@ def _simulate(
     )
     bot_reply(thin(again, 0.8), 0.4, 2.0, 0.0)
 
+    # the customer continues after 1-10 minutes of silence (not after an agent's ticket): same conversation
+    quick_back = thin(np.setdiff1d(where(~silent), rec), cfg.quick_return_rate)
+    m = len(quick_back)
+    P.add(
+        quick_back,
+        _uniform_ms(rng, m, 60, 590),
+        E_MESSAGE,
+        sender=S_CUSTOMER,
+        mtype=implicit(m),
+        text=_pick(rng, "customer_followup", m),
+    )
+    bot_reply(thin(quick_back, 0.8), 0.4, 2.5, 0.3)
+
     cols, end = P.build(start_ms)
     conv = cols.pop("conv")
     has_ho = cols.pop("has_ho").astype(bool)
@@ -1071,12 +1278,26 @@ def _simulate(
     cols["cust"] = cust[conv]
     cols["chan"] = chan[conv]
 
-    stats.conversations += n + len(reopen)
+    stats.conversations += n - int(silent.sum()) + len(thanks) + len(reopen)
     stats.handover_requests += int(hand.sum())
     stats.outcomes.update(Counter(outcome[hand].tolist()))
+    for name, count in (
+        ("welcome_first", greet.sum()),
+        ("unanswered_welcome", greet_silent.sum()),
+        ("campaign", camp.sum()),
+        ("campaign_unanswered", camp_silent.sum()),
+        ("campaign_answered_late", camp_late.sum()),
+        ("goodbye", len(bye)),
+        ("goodbye_answered", len(thanks)),
+        ("reopen", len(reopen)),
+        ("left_open", len(left_open)),
+        ("left_open_nudge", len(nudge)),
+        ("quick_return", len(quick_back)),
+    ):
+        stats.shapes[name] += int(count)
     may_return = np.ones(n, dtype=bool)
-    may_return[rec[left_open_mask]] = False
-    return cols, end, may_return
+    may_return[left_open] = False
+    return cols, end, may_return, left_open
 
 
 def _local_hour_starts(day: date, tz: ZoneInfo) -> np.ndarray:
@@ -1097,13 +1318,19 @@ def _simulate_day(
     weekday = day.weekday()
 
     mean = cfg.conversations_per_day * WEEKDAY_FACTOR[weekday] * math.exp(rng.normal(0.0, 0.06))
-    n_visits = min(int(rng.poisson(mean / _CONVERSATIONS_PER_VISIT)), pop.size // 2)
-    if n_visits == 0:
+    n_visits = min(int(rng.poisson(mean / cfg.conversations_per_visit())), pop.size // 2)
+    day_lo = _local_hour_starts(day, tz)
+    nxt = day + timedelta(days=1)
+    day_hi = int(datetime(nxt.year, nxt.month, nxt.day, tzinfo=tz).timestamp()) * 1000
+    # customers of a ticket left open, due back today (after the handover timeout)
+    due = np.flatnonzero(pop.comeback_at < day_hi).astype(np.int32)
+    if n_visits == 0 and len(due) == 0:
         return {}
 
     # who comes (without replacement: Gumbel top-k on the customers' propensities)
     keys = pop.log_weight + rng.gumbel(size=pop.size)
-    cust = np.sort(np.argpartition(-keys, n_visits - 1)[:n_visits]).astype(np.int32)
+    keys[pop.comeback_at != _NEVER] = -np.inf  # their next visit is that return
+    cust = np.sort(np.argpartition(-keys, n_visits - 1)[:n_visits]).astype(np.int32) if n_visits else due[:0]
     rng.shuffle(cust)
     use_second = (pop.secondary[cust] >= 0) & (rng.random(n_visits) < P_USE_SECOND_CHANNEL)
     chan = np.where(use_second, pop.secondary[cust], pop.primary[cust]).astype(np.int64)
@@ -1111,9 +1338,15 @@ def _simulate_day(
     # when: local hour profile of the weekday, converted with the zone's rules of that day
     profile = HOURLY_WEEKEND if weekday >= 5 else HOURLY_WEEKDAY
     hour = rng.choice(24, size=n_visits, p=profile / profile.sum())
-    start = _local_hour_starts(day, tz)[hour] + rng.integers(0, 3_600_000, n_visits)
+    start = day_lo[hour] + rng.integers(0, 3_600_000, n_visits)
+    cust = np.concatenate([cust, due])
+    chan = np.concatenate([chan, pop.comeback_chan[due].astype(np.int64)])
+    start = np.concatenate([start, np.maximum(pop.comeback_at[due], day_lo[0])])
+    back = np.r_[np.zeros(n_visits, bool), np.ones(len(due), bool)]
+    pop.comeback_at[due] = _NEVER
+    stats.shapes["left_open_return"] += len(due)
     # a customer still busy from yesterday comes back later
-    start = np.maximum(start, pop.busy_until[cust] + _uniform_ms(rng, n_visits, 11 * 60, 40 * 60))
+    start = np.maximum(start, pop.busy_until[cust] + _uniform_ms(rng, len(cust), 11 * 60, 40 * 60))
 
     noon = datetime(day.year, day.month, day.day, 12, tzinfo=tz)
     offset_ms = int(noon.utcoffset().total_seconds()) * 1000  # type: ignore[union-attr]
@@ -1124,13 +1357,26 @@ def _simulate_day(
     while len(cust):
         local_hour = (start + offset_ms) // 3_600_000 % 24
         business = is_weekday & (local_hour >= BUSINESS_HOURS[0]) & (local_hour < BUSINESS_HOURS[1])
-        cols, end, may_return = _simulate(rng, pop, cust, chan, start, business, ho_base, stats)
+        cols, end, may_return, left_open = _simulate(
+            rng, cfg, pop, cust, chan, start, business, back, ho_base, stats
+        )
         ho_base += len(cust)
         parts.append(cols)
-        np.maximum.at(pop.busy_until, cust, end)
-        again = may_return & (rng.random(len(cust)) < P_CHAIN)
+        # a ticket left open: other visits on its thread wait for the handover timeout (within it the
+        # open ticket would hold them, SPEC §3), and some customers come back on it after the timeout
+        busy = end.copy()
+        busy[left_open] += HANDOVER_TIMEOUT_MS + 60_000
+        np.maximum.at(pop.busy_until, cust, busy)
+        returning = left_open[rng.random(len(left_open)) < cfg.left_open_return_share]
+        delay = _lognormal_ms(rng, len(returning), 10 * 3600, 0.9, 5 * 60, 3 * 86_400)
+        pop.comeback_at[cust[returning]] = end[returning] + HANDOVER_TIMEOUT_MS + delay
+        pop.comeback_chan[cust[returning]] = chan[returning]
+        # the customer comes back the same day after more than 10 minutes of silence
+        again = may_return & (rng.random(len(cust)) < cfg.return_rate)
+        stats.shapes["return"] += int(again.sum())
         cust, chan = cust[again], chan[again]
-        start = end[again] + _lognormal_ms(rng, len(cust), 45 * 60, 0.9, 11 * 60, 6 * 3600)
+        back = np.zeros(len(cust), dtype=bool)
+        start = end[again] + _lognormal_ms(rng, len(cust), 35 * 60, 0.9, 630, 6 * 3600)
 
     cols = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
     ho = cols["ho"]
@@ -1753,6 +1999,7 @@ def generate(config: GeneratorConfig) -> GenerationSummary:
         simulated_conversations=stats.conversations,
         handover_requests=stats.handover_requests,
         handover_outcomes=outcomes,
+        shapes={k: stats.shapes.get(k, 0) for k in SHAPES},
         elapsed_seconds=time.perf_counter() - started,
     )
 
@@ -1815,6 +2062,26 @@ def add_generate_arguments(parser: argparse.ArgumentParser) -> None:
             default=d[name].default,
             help=f"{help_text} (default %(default)s)",
         )
+    shapes = parser.add_argument_group("conversation shapes (fractions)")
+    for name, help_text in (
+        ("welcome_first_rate", "visits on greeting channels the bot's welcome opens"),
+        ("unanswered_welcome_rate", "of those greetings, nobody answers"),
+        ("campaign_rate", "visits that are a proactive campaign message"),
+        ("campaign_unanswered_share", "of the campaign messages, never answered"),
+        ("campaign_late_answer_share", "of the campaign messages, answered after more than 10 minutes"),
+        ("goodbye_rate", "closed tickets followed by the agent's goodbye"),
+        ("goodbye_answer_share", "of those goodbyes, answered by the customer"),
+        ("left_open_rate", "received handovers never closed"),
+        ("left_open_return_share", "of those, customers back after the handover timeout"),
+        ("quick_return_rate", "conversations continued after 1-10 minutes of silence"),
+        ("return_rate", "visits followed by another the same day after more than 10 minutes"),
+    ):
+        shapes.add_argument(
+            "--" + name.replace("_", "-"),
+            type=float,
+            default=d[name].default,
+            help=f"{help_text} (default %(default)s)",
+        )
     parser.add_argument(
         "--landing-dir",
         type=Path,
@@ -1838,4 +2105,5 @@ def config_from_args(args: argparse.Namespace, default_landing_dir: Path) -> Gen
         late_rate=args.late_rate,
         malformed_rate=args.malformed_rate,
         extra_field_rate=args.extra_field_rate,
+        **{name: getattr(args, name) for name in SHAPE_RATES},
     )

@@ -14,7 +14,7 @@ import math
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -23,11 +23,15 @@ import pyarrow.parquet as pq
 import pytest
 
 from orchestration.generator import (
+    _TEXTS,
     CHANNELS,
     EVENT_TYPES,
     FLOW_TYPES,
     MALFORMED_KINDS,
+    P_REOPEN,
     SENDERS,
+    SHAPE_RATES,
+    SHAPES,
     GenerationSummary,
     GeneratorConfig,
     add_generate_arguments,
@@ -186,9 +190,16 @@ def _first_copies(lines: list[Line]) -> dict[str, Line]:
 
 @dataclass
 class Conversation:
+    """A stretch of a thread (SPEC §3, sessionization version 2); a conversation when it interacts."""
+
     thread: tuple[str, str]
     events: list[dict]
-    why: str  # first, reopen, inactivity
+    why: str  # first, close, inactivity, timeout
+    gap: timedelta | None  # silence before its opening event
+
+    @property
+    def interacts(self) -> bool:
+        return any(_is_interaction(e) for e in self.events)
 
 
 def _is_interaction(e: dict) -> bool:
@@ -197,48 +208,59 @@ def _is_interaction(e: dict) -> bool:
     ] == "handover_requested"
 
 
-def _sessionize(events: list[dict], inactivity=timedelta(minutes=10)) -> tuple[list[Conversation], Counter]:
-    """SPEC §3 sessionization with M2's open handovers. -> conversations, counts of notable moments."""
+def _stretches(
+    events: list[dict], inactivity=timedelta(minutes=10), timeout=timedelta(hours=24)
+) -> tuple[list[Conversation], Counter]:
+    """SPEC §3 stretches, version 2. -> every stretch (in thread order), counts of notable moments."""
     notes: Counter = Counter()
     threads: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for e in events:
         threads[(e["customer_id"], e["channel"].strip().lower())].append(e)
-    conversations: list[Conversation] = []
+    stretches: list[Conversation] = []
     for thread, evs in threads.items():
         evs.sort(key=lambda e: (e["_ts"], e["event_id"]))
         current: Conversation | None = None
-        state: dict[str, str] = {}  # handover -> last of received / closed
+        open_now: set[str] = set()  # handovers received and not closed (nor timed out)
+        closed: set[str] = set()
         prev_ts = None
-        closed_since_interaction = False
-        seen_interaction = False
+        after_close = False
         for e in evs:
-            if _is_interaction(e):
-                open_now = any(v == "handover_received" for v in state.values())
-                gap = e["_ts"] - prev_ts if prev_ts is not None else None
-                why = None
-                if not seen_interaction:
-                    why = "first"
-                elif closed_since_interaction:
-                    why = "reopen"
-                elif gap is not None and gap > inactivity and not open_now:
-                    why = "inactivity"
-                elif gap is not None and gap > inactivity and open_now:
+            gap = e["_ts"] - prev_ts if prev_ts is not None else None
+            why = None
+            if gap is None:
+                why = "first"
+            elif after_close:
+                why = "close"
+            elif gap > timeout:
+                why = "timeout"
+            elif gap > inactivity:
+                if open_now:
                     notes["long_gap_kept_by_open_handover"] += 1
-                if why:
-                    current = Conversation(thread, [], why)
-                    conversations.append(current)
-                seen_interaction = True
-                closed_since_interaction = False
-            elif not seen_interaction:
-                notes["event_before_first_interaction"] += 1
-            if e["event_type"] == "conversation_closed":
-                closed_since_interaction = True
-            if e["event_type"] in ("handover_received", "conversation_closed") and e.get("handover_id"):
-                state[e["handover_id"]] = e["event_type"]
-            if current is not None:
-                current.events.append(e)
+                else:
+                    why = "inactivity"
+            if gap is not None and gap > timeout:
+                open_now.clear()
+            if why:
+                current = Conversation(thread, [], why, gap)
+                stretches.append(current)
+            assert current is not None
+            current.events.append(e)
+            ho = e.get("handover_id")
+            after_close = e["event_type"] == "conversation_closed"
+            if e["event_type"] == "handover_received" and ho not in closed:
+                open_now.add(ho)
+            if after_close:
+                open_now.discard(ho)
+                closed.add(ho)
             prev_ts = e["_ts"]
-    return conversations, notes
+    return stretches, notes
+
+
+def _sessionize(events: list[dict]) -> tuple[list[Conversation], Counter]:
+    """SPEC §3 conversations (version 2): the stretches that hold a customer interaction."""
+    stretches, notes = _stretches(events)
+    notes["stretch_without_interaction"] = sum(not s.interacts for s in stretches)
+    return [s for s in stretches if s.interacts], notes
 
 
 def _engaged(c: Conversation) -> bool:
@@ -472,13 +494,13 @@ def test_conversations_and_engagement(run, conversations):
     convs, notes = conversations
     expected = run.config.conversations_per_day * run.config.days
     assert len(convs) == pytest.approx(expected, rel=0.15)
-    assert len(convs) == pytest.approx(run.summary.simulated_conversations, rel=0.05)
+    assert len(convs) == pytest.approx(run.summary.simulated_conversations, rel=0.02)
     whys = Counter(c.why for c in convs)
-    assert whys["first"] and whys["inactivity"] and whys["reopen"]
+    assert whys["first"] and whys["inactivity"] and whys["close"] and whys["timeout"]
     reopen_within_window = [
         c
         for c in convs
-        if c.why == "reopen"
+        if c.why == "close"
         and any(
             e["event_type"] == "conversation_closed"
             and c.events[0]["_ts"] - e["_ts"] <= timedelta(minutes=10)
@@ -488,7 +510,7 @@ def test_conversations_and_engagement(run, conversations):
     ][:1]
     assert reopen_within_window
     assert notes["long_gap_kept_by_open_handover"] > 0
-    assert notes["event_before_first_interaction"] > 0  # proactive campaign messages
+    assert notes["stretch_without_interaction"] > 0  # unanswered greetings, campaigns, goodbyes
     engaged = sum(_engaged(c) for c in convs) / len(convs)
     assert 0.4 < engaged < 0.9
     # customers who never answer the welcome message
@@ -580,6 +602,250 @@ def test_daily_and_weekly_seasonality_in_the_business_zone(run, conversations):
 
 
 # ---------------------------------------------------------------------------------------------------
+# Conversation shapes (SPEC §3, version 2), each in about its configured share
+# ---------------------------------------------------------------------------------------------------
+
+TEXTS = {role: set(values) for role, values in _TEXTS.items()}
+GREETING_CHANNELS = {"web", "messenger", "apple_messages"}
+#: the defaults at a larger volume, and every shape knob moved away from its default
+SHAPED_RUNS: dict[str, dict] = {
+    "defaults": dict(conversations_per_day=1500, days=7),
+    "tuned": dict(
+        conversations_per_day=600,
+        days=8,
+        welcome_first_rate=0.9,
+        unanswered_welcome_rate=0.6,
+        campaign_rate=0.3,
+        campaign_unanswered_share=0.4,
+        campaign_late_answer_share=0.3,
+        goodbye_rate=0.9,
+        goodbye_answer_share=0.6,
+        left_open_rate=0.3,
+        left_open_return_share=0.9,
+        quick_return_rate=0.2,
+        return_rate=0.3,
+    ),
+}
+
+
+@dataclass
+class Shaped:
+    run: Run
+    stretches: list[Conversation]
+    following: dict[int, Conversation]  # id(stretch) -> the next stretch of its thread
+
+    @property
+    def config(self) -> GeneratorConfig:
+        return self.run.config
+
+    @property
+    def shapes(self) -> dict[str, int]:
+        return self.run.summary.shapes
+
+
+@pytest.fixture(scope="module", params=list(SHAPED_RUNS))
+def shaped(request, base) -> Shaped:
+    run = _run(base, "shapes-" + request.param, **SHAPED_RUNS[request.param])
+    stretches, _ = _stretches(run.events)
+    following = {id(a): b for a, b in zip(stretches, stretches[1:], strict=False) if a.thread == b.thread}
+    return Shaped(run, stretches, following)
+
+
+def _near(count: int, total: int, share: float) -> None:
+    """count / total is share, within four standard deviations of a binomial draw (and 1%)."""
+    assert total > 0
+    tolerance = 4 * math.sqrt(share * (1 - share) / total) + 0.01
+    assert abs(count / total - share) <= tolerance, f"{count}/{total} = {count / total:.3f}, expected {share}"
+
+
+def _is_campaign(e: dict) -> bool:
+    return e["event_type"] == "message" and e.get("sender") == "bot" and e.get("flow_type") == "campaign"
+
+
+def _first_interaction(s: Conversation) -> dict:
+    return next(e for e in s.events if _is_interaction(e))
+
+
+def test_welcome_first_openings_on_greeting_channels(shaped):
+    cfg = shaped.config
+    opened_by_welcome = [s for s in shaped.stretches if s.events[0].get("message_type") == "welcome"]
+    assert {s.thread[1] for s in opened_by_welcome} == GREETING_CHANNELS  # never sms, whatsapp, instagram
+    assert len(opened_by_welcome) == shaped.shapes["welcome_first"]
+    # share of the visits that could open with the greeting (not a campaign, a handover button, a
+    # late campaign answer or a return after a close)
+    visits = [
+        s
+        for s in shaped.stretches
+        if s.thread[1] in GREETING_CHANNELS
+        and s.why != "close"
+        and not _is_campaign(s.events[0])
+        and s.events[0]["event_type"] != "handover_requested"
+        and s.events[0].get("text") not in TEXTS["customer_campaign_reply"]
+    ]
+    _near(len(opened_by_welcome), len(visits), cfg.welcome_first_rate)
+    # a greeting nobody answers is no conversation; an answer comes seconds later, in the conversation
+    # the welcome opens
+    unanswered = [s for s in opened_by_welcome if not s.interacts]
+    assert all(len(s.events) == 1 for s in unanswered)
+    assert len(unanswered) == shaped.shapes["unanswered_welcome"]
+    _near(len(unanswered), len(opened_by_welcome), cfg.unanswered_welcome_rate)
+    delays = sorted(
+        (_first_interaction(s)["_ts"] - s.events[0]["_ts"]).total_seconds()
+        for s in opened_by_welcome
+        if s.interacts
+    )
+    assert delays[-1] <= 180 and delays[len(delays) // 2] < 15
+    assert all(_engaged(s) for s in opened_by_welcome if s.interacts)
+
+
+def test_campaign_messages_mostly_unanswered(shaped):
+    cfg = shaped.config
+    # every proactive campaign message opens a stretch (bot replies with flow campaign never do)
+    proactive = [s for s in shaped.stretches if _is_campaign(s.events[0])]
+    assert len(proactive) == shaped.shapes["campaign"]
+    quick, late, unanswered = [], [], []
+    for s in proactive:
+        if s.interacts:
+            quick.append((_first_interaction(s)["_ts"] - s.events[0]["_ts"]).total_seconds())
+            continue
+        nxt = shaped.following.get(id(s))
+        answer = nxt.events[0] if nxt else None
+        if (
+            answer
+            and answer.get("sender") == "customer"
+            and answer["text"] in TEXTS["customer_campaign_reply"]
+        ):
+            late.append(nxt.gap.total_seconds())
+        else:
+            unanswered.append(s)
+    assert len(unanswered) == shaped.shapes["campaign_unanswered"]
+    assert len(late) == shaped.shapes["campaign_answered_late"]
+    _near(len(unanswered), len(proactive), cfg.campaign_unanswered_share)
+    _near(len(late), len(proactive), cfg.campaign_late_answer_share)
+    assert max(quick) <= 600 and min(late) > 600  # within minutes (the campaign opens it) or later
+    assert sorted(quick)[len(quick) // 2] < 180
+    # broadcasts go to messaging contacts far more than to web visitors
+    per_stretch = {
+        c: sum(s.thread[1] == c for s in proactive) / sum(s.thread[1] == c for s in shaped.stretches)
+        for c in ("web", "whatsapp")
+    }
+    assert per_stretch["whatsapp"] > 3 * per_stretch["web"]
+
+
+def test_agent_goodbyes_after_the_close(shaped):
+    cfg = shaped.config
+    closes_after_reply, goodbyes = 0, []
+    for s in shaped.stretches:
+        close = s.events[-1]
+        if close["event_type"] != "conversation_closed":
+            continue
+        ho = close["handover_id"]
+        closes_after_reply += any(
+            e.get("sender") == "agent"
+            and e.get("message_type") != "internal_note"
+            and e.get("handover_id") == ho
+            for e in s.events
+        )
+        nxt = shaped.following.get(id(s))
+        first = nxt.events[0] if nxt else None
+        if first and first.get("sender") == "agent" and first.get("handover_id") == ho:
+            assert nxt.why == "close" and nxt.gap <= timedelta(seconds=6)  # right after the close
+            goodbyes.append(nxt)
+    assert len(goodbyes) == shaped.shapes["goodbye"]
+    _near(len(goodbyes), closes_after_reply, cfg.goodbye_rate)
+    answered = [s for s in goodbyes if any(e.get("text") in TEXTS["customer_thanks"] for e in s.events)]
+    assert len(answered) == shaped.shapes["goodbye_answered"]
+    _near(len(answered), len(goodbyes), cfg.goodbye_answer_share)
+    # the rest are no conversation, unless the customer reopens
+    alone = [s for s in goodbyes if not s.interacts]
+    _near(len(alone), len(goodbyes), (1 - cfg.goodbye_answer_share) * (1 - P_REOPEN))
+    assert all(len(s.events) == 1 for s in alone)
+
+
+def test_tickets_left_open_do_not_hold_later_conversations(shaped):
+    cfg = shaped.config
+    by_ho: dict[str, list[dict]] = defaultdict(list)
+    for e in shaped.run.events:
+        if e.get("handover_id"):
+            by_ho[e["handover_id"]].append(e)
+    received = {h for h, evs in by_ho.items() if any(e["event_type"] == "handover_received" for e in evs)}
+    left_open = {h for h in received if not any(e["event_type"] == "conversation_closed" for e in by_ho[h])}
+    assert len(left_open) == shaped.shapes["left_open"]
+    _near(len(left_open), len(received), cfg.left_open_rate)
+    replied = {h for h in left_open if any(e.get("sender") == "agent" for e in by_ho[h])}
+    assert len(replied) > 0.85 * len(left_open)  # received, replied, never closed
+
+    window_end = datetime.combine(START + timedelta(days=cfg.days), time(), ZoneInfo(cfg.timezone))
+    tickets, nudges, early, early_back = 0, 0, 0, 0
+    for s in shaped.stretches:
+        if not {e.get("handover_id") for e in s.events} & left_open:
+            continue
+        tickets += 1
+        # hours later the customer sometimes asks again: kept in the conversation by the open ticket
+        nudges += any(
+            b.get("text") in TEXTS["customer_waiting"] and b["_ts"] - a["_ts"] > timedelta(minutes=15)
+            for a, b in zip(s.events, s.events[1:], strict=False)
+        )
+        # whatever comes next on the thread comes after the handover timeout, in a stretch of its own
+        nxt = shaped.following.get(id(s))
+        if nxt is not None:
+            assert nxt.why == "timeout" and nxt.gap > timedelta(hours=24)
+        if s.events[-1]["_ts"] < window_end - timedelta(days=4, hours=1):  # a return falls in the window
+            early += 1
+            early_back += nxt is not None and any(e.get("text") in TEXTS["customer_back"] for e in nxt.events)
+    assert tickets == len(left_open)
+    assert nudges >= shaped.shapes["left_open_nudge"] > 0
+    # the customers who come back about it after the timeout: a new conversation
+    returns = [s for s in shaped.stretches if any(e.get("text") in TEXTS["customer_back"] for e in s.events)]
+    assert len(returns) == shaped.shapes["left_open_return"] > 0
+    assert all(s.interacts and s.why == "timeout" for s in returns)
+    _near(early_back, early, cfg.left_open_return_share)
+
+
+def test_customers_come_back_after_minutes_and_days(shaped):
+    cfg, shapes = shaped.config, shaped.shapes
+    convs = [s for s in shaped.stretches if s.interacts]
+    # within 10 minutes of silence: the same conversation (not after an agent's ticket)
+    followups = [
+        (s, i) for s in convs for i, e in enumerate(s.events) if e.get("text") in TEXTS["customer_followup"]
+    ]
+    assert len(followups) == shapes["quick_return"]
+    gaps = [(s.events[i]["_ts"] - s.events[i - 1]["_ts"]).total_seconds() for s, i in followups]
+    assert all(i > 0 for _, i in followups) and 60 <= min(gaps) and max(gaps) <= 600
+    without_ticket = [
+        s
+        for s in convs
+        if s.why != "close" and not any(e["event_type"] == "handover_received" for e in s.events)
+    ]
+    _near(len(followups), len(without_ticket), cfg.quick_return_rate)
+    # after more than 10 minutes the same day: a new conversation (or an unanswered greeting)
+    programs = (
+        shaped.run.summary.simulated_conversations
+        - shapes["goodbye_answered"]
+        - shapes["reopen"]
+        + shapes["unanswered_welcome"]
+        + shapes["campaign_unanswered"]
+    )
+    _near(shapes["return"], programs - shapes["left_open"], cfg.return_rate)
+    # each return opens a stretch 10.5 minutes to 6 hours after the visit (other visits add a few);
+    # after a close that is what cut it
+    same_day = [
+        s
+        for s in shaped.stretches
+        if s.why in ("inactivity", "close") and timedelta(minutes=10) < s.gap <= timedelta(hours=6)
+    ]
+    assert shapes["return"] <= len(same_day) < 1.4 * shapes["return"]
+    assert min(s.gap for s in same_day) < timedelta(minutes=11)
+    assert sum(s.gap <= timedelta(minutes=20) for s in same_day) > 0.05 * len(same_day)
+    # after days
+    days_by_customer = defaultdict(set)
+    for s in convs:
+        days_by_customer[s.thread].add(s.events[0]["_ts"].date())
+    assert sum(len(d) > 1 for d in days_by_customer.values()) / len(days_by_customer) > 0.1
+    assert sum(s.why == "timeout" for s in convs) > 0.1 * len(convs)
+
+
+# ---------------------------------------------------------------------------------------------------
 # Clean output, formats, determinism
 # ---------------------------------------------------------------------------------------------------
 
@@ -647,6 +913,20 @@ def test_deterministic_for_a_seed(tmp_path, file_format):
     assert all(tree_c.get(k) != v for k, v in _tree(tmp_path / "a").items())
 
 
+def test_deterministic_with_every_shape(tmp_path):
+    knobs = {k: v for k, v in SHAPED_RUNS["tuned"].items() if k in SHAPE_RATES}
+    common = dict(start=START, days=4, conversations_per_day=200, timezone="Europe/Paris", **knobs)
+    a = generate(GeneratorConfig(landing_dir=tmp_path / "a", **common))
+    b = generate(GeneratorConfig(landing_dir=tmp_path / "b", **common))
+    assert set(a.shapes) == set(SHAPES) and all(a.shapes.values())  # every shape is in the output
+    assert _tree(tmp_path / "a") == _tree(tmp_path / "b")
+    assert a.shapes == b.shapes
+    # each knob changes the output
+    c = generate(GeneratorConfig(landing_dir=tmp_path / "c", **{**common, "goodbye_rate": 0.2}))
+    assert c.shapes["goodbye"] < a.shapes["goodbye"] / 2
+    assert _tree(tmp_path / "c") != _tree(tmp_path / "a")
+
+
 def test_runs_append_and_consecutive_windows_do_not_reuse_ids(tmp_path):
     landing = tmp_path / "landing"
     common = dict(landing_dir=landing, conversations_per_day=100, days=2, malformed_rate=0.0)
@@ -712,6 +992,11 @@ def test_events_of_the_day_cover_local_midnights(tmp_path):
         ({"start": "2026-13-01"}, "start must be a date"),
         ({"start": date(1999, 1, 1)}, "start must be between"),
         ({"landing_dir": 42}, "landing_dir"),
+        ({"welcome_first_rate": 1.5}, "welcome_first_rate"),
+        ({"campaign_rate": -0.01}, "campaign_rate"),
+        ({"goodbye_answer_share": math.inf}, "goodbye_answer_share"),
+        ({"return_rate": 0.95}, "return_rate"),
+        ({"campaign_unanswered_share": 0.8, "campaign_late_answer_share": 0.3}, "must not exceed 1"),
     ],
 )
 def test_config_validation(tmp_path, overrides, message):
@@ -759,6 +1044,12 @@ def test_command_line_arguments(tmp_path, monkeypatch):
             "0.2",
             "--landing-dir",
             str(tmp_path / "x"),
+            "--welcome-first-rate",
+            "0.8",
+            "--campaign-unanswered-share",
+            "0.5",
+            "--return-rate",
+            "0.2",
         ]
     )
     config = config_from_args(args, tmp_path / "default")
@@ -776,6 +1067,12 @@ def test_command_line_arguments(tmp_path, monkeypatch):
         0.01,
     )
     assert config.extra_field_rate == 0.2
+    assert (config.welcome_first_rate, config.campaign_unanswered_share, config.return_rate) == (
+        0.8,
+        0.5,
+        0.2,
+    )
+    assert config.goodbye_rate == GeneratorConfig.goodbye_rate  # the others keep their defaults
     monkeypatch.setenv("CHAT_ANALYTICS_TIMEZONE", "Asia/Tokyo")
     assert config_from_args(
         parser.parse_args(["--start", "2026-03-02", "--days", "1"]), tmp_path
