@@ -1,6 +1,7 @@
 """Runs `floor_kpi_daily.sql`: kpi_daily from the landing files with plain DuckDB, no framework.
 
     .venv/bin/python -m benchmarks.floor --landing-dir DIR [--timezone UTC] [--inactivity-minutes 10]
+        [--handover-timeout-hours 24]
         [--out kpi_daily.parquet]
 
 Statements run one by one in an in-memory database (spilling to --temp-dir); the time of each is printed.
@@ -25,21 +26,36 @@ def statements(sql: str) -> list[str]:
     return [s.strip() for s in re.split(r";\s*\n", body + "\n") if s.strip()]
 
 
-def render(landing_dir: Path, timezone: str, inactivity_minutes: int) -> str:
+def render(
+    landing_dir: Path, timezone: str, inactivity_minutes: int, handover_timeout_seconds: int = 86400
+) -> str:
     if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_+\-/]*", timezone):
         raise SystemExit(f"not a time zone name: {timezone!r}")
     glob = str(landing_dir.resolve() / "*" / "*.ndjson*").replace("'", "''")
-    values = {"landing_glob": glob, "timezone": timezone, "inactivity_minutes": str(int(inactivity_minutes))}
+    values = {
+        "landing_glob": glob,
+        "timezone": timezone,
+        "inactivity_minutes": str(int(inactivity_minutes)),
+        "handover_timeout_seconds": str(int(handover_timeout_seconds)),
+    }
     return re.sub(r"\$\{(\w+)\}", lambda m: values[m.group(1)], SQL_PATH.read_text())
 
 
-def run(landing_dir: Path, timezone: str, inactivity_minutes: int, out: Path | None, temp_dir: Path | None):
+def run(
+    landing_dir: Path,
+    timezone: str,
+    inactivity_minutes: int,
+    out: Path | None,
+    temp_dir: Path | None,
+    handover_timeout_hours: float = 24.0,
+):
     con = duckdb.connect()
     if temp_dir is not None:
         temp_dir.mkdir(parents=True, exist_ok=True)
         con.execute(f"set temp_directory = '{str(temp_dir).replace(chr(39), chr(39) * 2)}'")
     started = time.perf_counter()
-    for sql in statements(render(landing_dir, timezone, inactivity_minutes)):
+    timeout_seconds = round(handover_timeout_hours * 3600)
+    for sql in statements(render(landing_dir, timezone, inactivity_minutes, timeout_seconds)):
         t = time.perf_counter()
         con.execute(sql)
         label = " ".join(sql.split())[:70]
@@ -57,10 +73,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--landing-dir", type=Path, required=True)
     parser.add_argument("--timezone", default="UTC")
     parser.add_argument("--inactivity-minutes", type=int, default=10)
+    parser.add_argument("--handover-timeout-hours", type=float, default=24.0)
     parser.add_argument("--out", type=Path, help="write kpi_daily here (Parquet)")
     parser.add_argument("--temp-dir", type=Path, help="DuckDB spill directory")
     args = parser.parse_args(argv)
-    run(args.landing_dir, args.timezone, args.inactivity_minutes, args.out, args.temp_dir)
+    run(
+        args.landing_dir,
+        args.timezone,
+        args.inactivity_minutes,
+        args.out,
+        args.temp_dir,
+        args.handover_timeout_hours,
+    )
     return 0
 
 

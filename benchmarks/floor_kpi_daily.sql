@@ -3,10 +3,12 @@
 --
 -- It applies the same validity rules as the loader (a line the pipeline quarantines is dropped here),
 -- the same deduplication (earliest arrival folder, then file name; copies inside one file are byte-identical
--- redeliveries, so the line number is not needed to pick one), the sessionization of SPEC §3 (inactivity with
--- the open-handover exemption, reopen after a close), engagement, handover outcomes, replies and closes.
+-- redeliveries, so the line number is not needed to pick one), the sessionization of conversations version 2
+-- (docs/metrics.md: idle gaps with the open-handover exemption, closes, the handover timeout), engagement,
+-- handover outcomes, replies and closes.
 --
--- Placeholders, substituted by benchmarks/floor.py: ${landing_glob}, ${timezone}, ${inactivity_minutes}.
+-- Placeholders, substituted by benchmarks/floor.py: ${landing_glob}, ${timezone}, ${inactivity_minutes},
+-- ${handover_timeout_seconds}.
 
 set TimeZone = 'UTC';
 
@@ -83,68 +85,92 @@ where occurred_at >= timestamptz '2000-01-01 00:00:00+00'
     and occurred_at < (arrival_date + interval 3 day)::timestamptz
 qualify row_number() over (partition by event_id order by arrival_date, file_name) = 1;
 
--- 2. Sessionization (SPEC §3), per thread (customer_id, channel) in (occurred_at, event_id) order.
---    A received / closed event sets its handover open (1) or not (0); the change of the thread's number
---    of open handovers is that state minus the handover's previous state.
-create temp table open_changes as
-select
-    event_id,
-    (event_type = 'handover_received')::int
-        - coalesce(lag((event_type = 'handover_received')::int) over (
-            partition by customer_id, channel, handover_id order by occurred_at, event_id), 0) as open_change
-from events
-where handover_id is not null and event_type in ('handover_received', 'conversation_closed');
-
-create temp table sessionized as
-with marked as (
-    select
-        events.*,
-        coalesce(open_changes.open_change, 0) as open_change,
-        (event_type = 'message' and sender = 'customer') or event_type = 'handover_requested' as is_interaction
-    from events
-    left join open_changes using (event_id)
-),
-ordered as (
+-- 2. Sessionization, version 2 (docs/metrics.md), per thread (customer_id, channel) in (occurred_at, event_id)
+--    order. Epochs: runs of events without a silence longer than the handover timeout. A handover opens at its
+--    first reception of the epoch before its first close in the thread, and is open until that close or the
+--    epoch's end. A stretch begins at the thread's first event, after a close, after more than the inactivity
+--    with nothing open, and after more than the timeout; a stretch with a customer interaction is a conversation.
+create temp table ordered as
+with positioned as (
     select
         *,
         row_number() over w as pos,
         lag(occurred_at) over w as previous_event_at,
-        coalesce(sum(open_change) over before, 0) as open_before,
-        -- rules 1 and 2: no interaction before, or the latest close / interaction before is a close
-        last_value(case when is_interaction then 'i' when event_type = 'conversation_closed' then 'c' end
-                   ignore nulls) over before as last_marker
-    from marked
-    window
-        w as (partition by customer_id, channel order by occurred_at, event_id),
-        before as (partition by customer_id, channel order by occurred_at, event_id
-                   rows between unbounded preceding and 1 preceding)
+        lag(event_type) over w as previous_event_type,
+        (event_type = 'message' and sender = 'customer') or event_type = 'handover_requested' as is_interaction
+    from events
+    window w as (partition by customer_id, channel order by occurred_at, event_id)
 )
 select
-    * exclude (open_change, last_marker),
-    sum((is_interaction and (
-            last_marker is distinct from 'i'
-            or (occurred_at > previous_event_at + interval (${inactivity_minutes}) minute and open_before = 0)
-        ))::int) over (partition by customer_id, channel order by pos
-                       rows between unbounded preceding and current row) as conversation_number
-from ordered;
+    *,
+    sum((previous_event_at is null
+         or occurred_at > previous_event_at + interval (${handover_timeout_seconds}) second)::int)
+        over (partition by customer_id, channel order by pos rows between unbounded preceding and current row)
+        as epoch
+from positioned;
 
--- 3. Conversations: bounds, engagement, chatbot duration, local start date.
+create temp table open_changes as
+with state_events as (
+    select customer_id, channel, handover_id, epoch, event_type, pos
+    from ordered
+    where handover_id is not null and event_type in ('handover_received', 'conversation_closed')
+),
+first_closes as (
+    select customer_id, channel, handover_id, min(pos) as close_pos, arg_min(epoch, pos) as close_epoch
+    from state_events where event_type = 'conversation_closed'
+    group by all
+),
+openings as (
+    select state_events.customer_id, state_events.channel, state_events.handover_id, state_events.epoch,
+        min(state_events.pos) as open_pos, any_value(first_closes.close_pos) as close_pos,
+        any_value(first_closes.close_epoch) as close_epoch
+    from state_events
+    left join first_closes using (customer_id, channel, handover_id)
+    where state_events.event_type = 'handover_received'
+        and (first_closes.close_pos is null or state_events.pos < first_closes.close_pos)
+    group by all
+)
+select customer_id, channel, open_pos as pos, 1 as open_change from openings
+union all
+select customer_id, channel, close_pos as pos, -1 as open_change from openings where close_epoch = epoch;
+
+create temp table sessionized as
+with with_open as (
+    select
+        ordered.*,
+        coalesce(sum(coalesce(open_changes.open_change, 0)) over (
+            partition by ordered.customer_id, ordered.channel, ordered.epoch order by ordered.pos
+            rows between unbounded preceding and 1 preceding), 0) as open_before
+    from ordered
+    left join open_changes using (customer_id, channel, pos)
+)
+select
+    *,
+    sum((previous_event_at is null
+         or previous_event_type = 'conversation_closed'
+         or (occurred_at > previous_event_at + interval (${inactivity_minutes}) minute and open_before = 0)
+         or occurred_at > previous_event_at + interval (${handover_timeout_seconds}) second)::int)
+        over (partition by customer_id, channel order by pos rows between unbounded preceding and current row)
+        as stretch
+from with_open;
+
+-- 3. Conversations (stretches with a customer interaction): bounds, engagement, chatbot duration, start date.
 create temp table conversations as
-with per_conversation as (
+with per_stretch as (
     select
         customer_id,
         channel,
         min(occurred_at) as started_at,
         max(occurred_at) as ended_at,
         min(pos) as opening_pos,
+        bool_or(is_interaction) as has_interaction,
         min(pos) filter (where event_type = 'message' and message_type = 'welcome') as welcome_pos,
         max(pos) filter (where is_interaction
                          or (event_type = 'message' and sender = 'agent' and message_type <> 'internal_note'))
             as last_engaging_pos,
         min(occurred_at) filter (where event_type = 'handover_received') as first_received_at
     from sessionized
-    where conversation_number > 0
-    group by customer_id, channel, conversation_number
+    group by customer_id, channel, stretch
 )
 select
     customer_id,
@@ -152,7 +178,8 @@ select
     cast(timezone('${timezone}', started_at) as date) as report_date,
     coalesce(last_engaging_pos > coalesce(welcome_pos, opening_pos), false) as is_engaged,
     (epoch_us(coalesce(first_received_at, ended_at)) - epoch_us(started_at)) / 1e6 as chatbot_duration_seconds
-from per_conversation;
+from per_stretch
+where has_interaction;
 
 -- 4. Handover requests (matched by handover_id alone), their reception, replies and first close.
 create temp table handovers as
