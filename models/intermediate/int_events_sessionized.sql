@@ -9,7 +9,9 @@
 
     Open handovers are counted per epoch (the events between two silences longer than the timeout):
     a handover opens at its first reception of the epoch that precedes the handover's first close in
-    the thread, and stays open until that close or the epoch's end (decisions M2, M19).
+    the thread, and stays open until that close or the epoch's end (decisions M2, M19). The events are
+    sorted three times (gaps, epochs, stretches); open handovers are joined from their few intervals
+    rather than summed by another window over every event (issue 13: six sorts before).
 
     One code path (decision O6): an incremental run reads only the events of the threads in
     int_run_threads from their range start, which is the start of an epoch, so every window below
@@ -79,7 +81,10 @@ previous_events as (
     select
         *,
         lag(occurred_at) over thread_order as previous_event_at,
-        lag(event_type) over thread_order as previous_event_type
+        lag(event_type) over thread_order as previous_event_type,
+        -- positions count from the range's first event, which starts an epoch and so a stretch:
+        -- a position within a stretch is the same in full and incremental runs
+        row_number() over thread_order as range_position
     from events
     window thread_order as (partition by customer_id, channel order by occurred_at, event_id)
 
@@ -139,56 +144,67 @@ ranked_openings as (
 
 ),
 
-openings as (
+open_intervals as (
 
-    -- the reception that opens its handover in the epoch (a second one changes nothing)
-    select customer_id, channel, epoch_started_at, handover_id, event_id
-    from ranked_openings
-    where opening_rank = 1
-
-),
-
-open_state_changes as (
-
-    -- +1 where a handover opens, -1 where its first close ends it within the same epoch
-    select event_id, 1 as open_handovers_change
-    from openings
-    union all
-    select closes.event_id, -1 as open_handovers_change
-    from handover_state_events as closes
-    inner join openings
-        on closes.customer_id = openings.customer_id
-        and closes.channel = openings.channel
-        and closes.epoch_started_at = openings.epoch_started_at
-        and closes.handover_id = openings.handover_id
-    where closes.event_id = closes.first_close_event_id
-
-),
-
-with_open_handovers as (
-
+    -- a handover is open after the reception that opens it in the epoch (a second one changes
+    -- nothing) up to and including its first close when that lies in the same epoch, else to the
+    -- epoch's end
     select
-        epochs.*,
-        coalesce(sum(coalesce(open_state_changes.open_handovers_change, 0)) over (
-            partition by epochs.customer_id, epochs.channel, epochs.epoch_started_at
-            order by epochs.occurred_at, epochs.event_id
-            rows between unbounded preceding and 1 preceding
-        ), 0) as open_handovers_before
+        openings.customer_id,
+        openings.channel,
+        openings.epoch_started_at,
+        openings.occurred_at as opened_at,
+        openings.event_id as opening_event_id,
+        closes.occurred_at as closed_at,
+        closes.event_id as closing_event_id
+    from ranked_openings as openings
+    left join handover_state_events as closes
+        on openings.first_close_event_id = closes.event_id
+        and openings.epoch_started_at = closes.epoch_started_at
+    where openings.opening_rank = 1
+
+),
+
+open_handover_counts as (
+
+    -- a join, not a window over every event: most threads have no open interval at all
+    select
+        epochs.event_id,
+        count(*) as open_handovers_before
     from epochs
-    left join open_state_changes
-        on epochs.event_id = open_state_changes.event_id
+    inner join open_intervals
+        on epochs.customer_id = open_intervals.customer_id
+        and epochs.channel = open_intervals.channel
+        and epochs.epoch_started_at = open_intervals.epoch_started_at
+    where
+        (
+            epochs.occurred_at > open_intervals.opened_at
+            or (epochs.occurred_at = open_intervals.opened_at and epochs.event_id > open_intervals.opening_event_id)
+        )
+        and (
+            open_intervals.closing_event_id is null
+            or epochs.occurred_at < open_intervals.closed_at
+            or (epochs.occurred_at = open_intervals.closed_at and epochs.event_id <= open_intervals.closing_event_id)
+        )
+    group by epochs.event_id
 
 ),
 
 stretch_starts as (
 
     select
-        *,
+        epochs.*,
+        coalesce(open_handover_counts.open_handovers_before, 0) as open_handovers_before,
         {{ chat_analytics.starts_stretch(
-            'occurred_at', 'previous_event_at', 'previous_event_type', 'open_handovers_before'
+            'epochs.occurred_at',
+            'epochs.previous_event_at',
+            'epochs.previous_event_type',
+            'coalesce(open_handover_counts.open_handovers_before, 0)'
         ) }} as starts_stretch,
-        {{ chat_analytics.is_customer_interaction() }} as is_customer_interaction
-    from with_open_handovers
+        {{ chat_analytics.is_customer_interaction('epochs.') }} as is_customer_interaction
+    from epochs
+    left join open_handover_counts
+        on epochs.event_id = open_handover_counts.event_id
 
 ),
 
@@ -197,17 +213,10 @@ stretches as (
     select
         *,
         last_value(case when starts_stretch then event_id end ignore nulls) over thread_so_far as stretch_id,
-        -- positions count from the range's first event, which starts an epoch and so a stretch:
-        -- a position within the stretch is the same in full and incremental runs
-        row_number() over thread_so_far
-        - last_value(case when starts_stretch then row_number_in_range end ignore nulls) over thread_so_far
+        range_position
+        - last_value(case when starts_stretch then range_position end ignore nulls) over thread_so_far
         + 1 as stretch_position
-    from (
-        select
-            *,
-            row_number() over (partition by customer_id, channel order by occurred_at, event_id) as row_number_in_range
-        from stretch_starts
-    ) as numbered
+    from stretch_starts
     window thread_so_far as (
         partition by customer_id, channel
         order by occurred_at, event_id
@@ -216,15 +225,23 @@ stretches as (
 
 ),
 
+conversation_stretches as (
+
+    -- a stretch with a customer interaction is a conversation
+    select distinct stretch_id
+    from stretches
+    where is_customer_interaction
+
+),
+
 conversations as (
 
     select
-        *,
-        case
-            when bool_or(is_customer_interaction) over (partition by customer_id, channel, stretch_id)
-                then stretch_id
-        end as conversation_id
+        stretches.*,
+        conversation_stretches.stretch_id as conversation_id
     from stretches
+    left join conversation_stretches
+        on stretches.stretch_id = conversation_stretches.stretch_id
 
 ),
 
