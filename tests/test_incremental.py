@@ -17,7 +17,7 @@ import json
 import random
 import shutil
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -655,3 +655,125 @@ def test_changed_settings_or_missing_state_make_the_next_run_full(tmp_path: Path
     assert pipeline.completed_runs()[-1] == (2, "full", "complete")
     assert conversations(pipeline, "c1") == ["a1"]
     pipeline.assert_equals_full_rebuild()
+
+
+# ---------------------------------------------------------------------------------------------------
+# Adversarial threads: the limits of every rule, any load order, against the Python reference
+# ---------------------------------------------------------------------------------------------------
+
+# Gaps at and around every limit of the definitions (10 minutes, 24 hours), ties included.
+ADVERSARIAL_GAPS = (
+    timedelta(0),
+    timedelta(milliseconds=1),
+    timedelta(seconds=5),
+    timedelta(minutes=10) - timedelta(milliseconds=1),
+    timedelta(minutes=10),
+    timedelta(minutes=10, milliseconds=1),
+    timedelta(minutes=40),
+    timedelta(hours=24),
+    timedelta(hours=24, milliseconds=1),
+    timedelta(hours=50),
+)
+
+
+def adversarial_events(rng: random.Random, threads: int = 80) -> list[dict]:
+    """Random threads built from the shapes every rule has an edge at: welcomes, campaigns, agent
+    notes, receptions and closes of several handovers (some of another thread's), repeated requests
+    and receptions after closes, at gaps on and around the inactivity and the timeout."""
+    events: list[dict] = []
+    for thread in range(threads):
+        customer, channel = f"a{thread % 5}", rng.choice(["web", "sms"])
+        handovers = [f"h{thread}-{k}" for k in range(3)] + [f"h{(thread + 1) % threads}-0"]
+        at = datetime(2026, 3, 2, 8, tzinfo=UTC) + timedelta(minutes=rng.randrange(600))
+        for n in range(rng.randint(4, 22)):
+            at += rng.choice(ADVERSARIAL_GAPS)
+            kind = rng.choices(
+                ["customer", "welcome", "bot", "campaign", "agent", "note", "handover"],
+                weights=[5, 2, 2, 1, 2, 1, 6],
+            )[0]
+            # event ids in random order, so that ties are broken both ways
+            row = event(
+                f"{rng.randrange(10_000):04d}-{thread}-{n}",
+                at.isoformat().replace("+00:00", "Z"),
+                customer,
+                channel,
+            )
+            if kind == "welcome":
+                row.update(sender="bot", message_type="welcome")
+            elif kind in ("bot", "campaign"):
+                row.update(
+                    sender="bot", flow_type="campaign" if kind == "campaign" else rng.choice(["sales", None])
+                )
+            elif kind in ("agent", "note"):
+                row.update(sender="agent", handover_id=rng.choice(handovers))
+                if kind == "note":
+                    row["message_type"] = "internal_note"
+            elif kind == "handover":
+                row.update(
+                    sender=None,
+                    handover_id=rng.choice(handovers),
+                    event_type=rng.choice(
+                        [
+                            "handover_requested",
+                            "handover_received",
+                            "handover_received",
+                            "conversation_closed",
+                            "handover_cancelled",
+                            "handover_disabled",
+                            "handover_incomplete",
+                        ]
+                    ),
+                    department=rng.choice(["sales", None]),
+                )
+            events.append({k: v for k, v in row.items() if v is not None})
+    return events
+
+
+def write_scattered(landing: Path, events: list[dict], rng: random.Random) -> list[date]:
+    """Each event to an arrival folder 0-2 days after its date; one in ten also redelivered later."""
+    by_folder: dict[date, list[dict]] = {}
+    for row in events:
+        occurred = date.fromisoformat(row["occurred_at"][:10])
+        by_folder.setdefault(occurred + timedelta(days=rng.randint(0, 2)), []).append(row)
+        if rng.random() < 0.1:
+            by_folder.setdefault(occurred + timedelta(days=rng.randint(0, 2)), []).append(row)
+    for day, rows in by_folder.items():
+        write_folder(landing, day, rows)
+    return sorted(by_folder)
+
+
+@pytest.mark.parametrize("seed", [1, pytest.param(17, marks=pytest.mark.slow)])
+def test_adversarial_threads_match_the_reference_in_any_load_order(
+    tmp_path: Path, manifest: Any, seed: int
+) -> None:
+    from reference_metrics import compute_marts
+    from test_pipeline import KEYS, MARTS, _keyed, assert_rows_equal
+
+    rng = random.Random(seed)
+    pipeline = Pipeline(tmp_path, manifest)
+    folders = write_scattered(pipeline.landing, adversarial_events(rng), rng)
+    order = folders[:]
+    rng.shuffle(order)
+    for i, day in enumerate(order):
+        pipeline.load(day)
+        if rng.random() < 0.6 or i == len(order) - 1:
+            pipeline.dbt("run")
+    pipeline.assert_equals_full_rebuild()
+
+    with duckdb.connect(str(pipeline.warehouse), read_only=True) as con:
+        con.execute("set TimeZone = 'UTC'")
+
+        def rows(sql: str) -> list[dict]:
+            cursor = con.execute(sql)
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+        expected = compute_marts(rows("select * from staging.stg_chat__events"), timezone="UTC")
+        for mart in MARTS:
+            want, got = (
+                _keyed(expected[mart], KEYS[mart]),
+                _keyed(rows(f"select * from marts.{mart}"), KEYS[mart]),
+            )
+            assert got.keys() == want.keys(), f"{mart}: rows differ"
+            for key, row in want.items():
+                assert_rows_equal(got[key], row, (mart, key))
