@@ -575,6 +575,45 @@ class Benchmark:
 
         repeat(rerun, a.repeats, a.max_repeat_seconds, rerun_once)
         self.save()
+        self.run_one_more_day(label, landing, wh, env, days, conversations)
+
+    def run_one_more_day(
+        self, label: str, landing: Path, wh: Path, env: dict[str, str], days: int, conversations: int
+    ) -> None:
+        """The scale curve's incremental step: one more day of the same traffic onto the size's warehouse."""
+        a = self.args
+        new_day = START + timedelta(days=days)
+        before = set(arrival_dates(landing))
+        extra = self.cli(
+            "generate", "--start", new_day.isoformat(), "--days", "1",
+            "--conversations-per-day", str(conversations), "--seed", str(SEED + 1),
+        )  # fmt: skip
+        if measure(extra, env, self.logs / f"{label}-one-more-day-generate.log").returncode != 0:
+            return
+        # the new day's folder and the later folders its late events went to
+        touched = sorted(d for d in arrival_dates(landing) if d not in before or d >= new_day)
+        saved = wh.parent / (wh.name + "-saved")
+        shutil.rmtree(saved, ignore_errors=True)
+        shutil.copytree(wh, saved, symlinks=True)
+        step = self.step(f"{label}/one_day", f"one more day onto the {days} days")
+        cmd = self.cli("materialize", "--start", touched[0].isoformat(), "--end", touched[-1].isoformat())
+
+        def restore(i: int) -> None:
+            shutil.rmtree(wh, ignore_errors=True)
+            shutil.copytree(saved, wh, symlinks=True)
+
+        def once(i: int) -> Run:
+            run = measure(cmd, env, self.logs / f"{label}-one-more-day-{i + 1}.log")
+            run.info = parse_materialize(ROOT / run.log)
+            arrivals = run.info.pop("arrivals", {})
+            run.info["partition_lines"] = sum(v.get("lines") or 0 for v in arrivals.values())
+            return run
+
+        repeat(step, a.repeats, a.max_repeat_seconds, once, before=restore)
+        if step.ok_runs():
+            step.events = step.ok_runs()[-1].info.get("partition_lines")
+        shutil.rmtree(saved, ignore_errors=True)
+        self.save()
 
     # -- overhead -----------------------------------------------------------------------------------
 
@@ -975,7 +1014,7 @@ def render(res: dict, steps: dict[str, Step]) -> str:
         floor = steps.get(f"{label}/floor")
         floor_med = floor.median() if floor else None
         out += [f"## Size {label}", "", _HEADER]
-        for key in ("generate", "floor", "full_build", "report", "no_change"):
+        for key in ("generate", "floor", "full_build", "report", "no_change", "one_day"):
             st = steps.get(f"{label}/{key}")
             if st is None:
                 continue
