@@ -7,7 +7,6 @@ import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from orchestration.config import ConfigError, Settings, parse_date
 
@@ -59,10 +58,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _today(timezone: str) -> date:
-    return datetime.now(UTC).astimezone(ZoneInfo(timezone)).date()
-
-
 def run_materialize(settings: Settings, start: date, end: date, full_refresh: bool) -> int:
     from orchestration.runner import materialize_range
 
@@ -81,12 +76,16 @@ def run_materialize(settings: Settings, start: date, end: date, full_refresh: bo
     return 0 if materialize_range(settings, start, end, full_refresh=full_refresh, echo=print) else 1
 
 
-def run_report(settings: Settings, days: int, end: date | None, channels: list[str], hours) -> int:
+def run_report(
+    settings: Settings, days: int, end: date | None, channels: list[str], hours: tuple[int, int] | None
+) -> int:
+    """Print the tab for the `days` local days ending `end` (default today), from the serving snapshot."""
+    from orchestration.conversations_tab import today_in
     from orchestration.report import build_report, format_report
 
     if days <= 0:
         raise UsageError(f"--days must be positive, got {days}")
-    last = end or _today(settings.timezone)
+    last = end or today_in(settings.timezone)
     report = build_report(
         settings, first=last - timedelta(days=days - 1), last=last, channels=channels, hours=hours
     )
@@ -95,6 +94,7 @@ def run_report(settings: Settings, days: int, end: date | None, channels: list[s
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from orchestration.conversations_tab import SnapshotError
     from orchestration.raw_events import LoadError
     from orchestration.warehouse import WarehouseLockedError
 
@@ -111,7 +111,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "materialize":
             return run_materialize(settings, args.start, args.end, args.full_refresh)
         return run_report(settings, args.days, args.end, args.channel, args.hours)
-    except (ConfigError, UsageError, LoadError, WarehouseLockedError, FileNotFoundError, ValueError) as exc:
+    except (
+        ConfigError,
+        UsageError,
+        LoadError,
+        WarehouseLockedError,
+        SnapshotError,
+        FileNotFoundError,
+        ValueError,
+    ) as exc:
         print(f"chat-analytics: error: {exc}", file=sys.stderr)
         return 2
 
