@@ -1,9 +1,10 @@
-"""The command line's errors: clear messages and exit code 2, never a stack trace; `report` reads
-the serving snapshot, never the warehouse."""
+"""The command line's errors: clear messages and exit code 2, never a stack trace; `report` and
+`dashboard` read the serving snapshot, never the warehouse."""
 
 from __future__ import annotations
 
 import os
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -134,6 +135,37 @@ def test_report_on_an_outdated_snapshot(built: Build, capsys: pytest.CaptureFixt
     code, err = run(["report"], capsys)
     assert code == 2 and "older version of the marts" in err
     assert "fct_handover_requests lacks first_agent_reply_at" in err and "Traceback" not in err
+
+
+def test_dashboard_serves_the_app_with_streamlit(env: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """`dashboard` becomes Streamlit serving dashboard/app.py headless on the given address."""
+    calls: list[list[str]] = []
+    monkeypatch.setattr(os, "execv", lambda path, argv: calls.append([path, *argv]))
+    assert main(["dashboard", "--port", "8765", "--host", "0.0.0.0"]) == 0
+    ((path, *argv),) = calls
+    assert path == sys.executable and argv[:4] == [sys.executable, "-m", "streamlit", "run"]
+    assert Path(argv[4]) == Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
+    options = dict(zip(argv[5::2], argv[6::2], strict=True))
+    assert options["--server.port"] == "8765" and options["--server.address"] == "0.0.0.0"
+    assert options["--server.headless"] == "true" and options["--browser.gatherUsageStats"] == "false"
+    captured = capsys.readouterr()
+    assert "http://0.0.0.0:8765" in captured.out and "no serving snapshot" in captured.err
+    assert main(["dashboard"]) == 0 and calls[-1][calls[-1].index("--server.port") + 1] == "8501"
+    assert calls[-1][calls[-1].index("--server.address") + 1] == "127.0.0.1"
+
+
+@pytest.mark.parametrize("port", ["0", "65536", "http"])
+def test_dashboard_refuses_a_bad_port(env: Path, capsys: pytest.CaptureFixture[str], port: str) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["dashboard", "--port", port])
+    assert exit_info.value.code == 2 and "the port must be" in capsys.readouterr().err
+
+
+def test_dashboard_stops_on_a_bad_setting_before_serving(env: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setattr(os, "execv", lambda *args: pytest.fail("the server must not start"))
+    monkeypatch.setenv("CHAT_ANALYTICS_SERVING_DIR", str(env / "wh.duckdb"))
+    code, err = run(["dashboard"], capsys)
+    assert code == 2 and "would overwrite the warehouse" in err
 
 
 def test_paths_with_spaces_and_quotes_are_accepted(tmp_path: Path) -> None:
