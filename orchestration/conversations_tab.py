@@ -172,11 +172,22 @@ class SnapshotInfo:
         return self.first_date is not None
 
 
+def _path_literal(path: Path) -> str:
+    """A SQL string literal for a path (ATTACH takes no parameters); quotes in the path stay data."""
+    text = str(path)
+    if "\x00" in text:
+        raise SnapshotError(f"the snapshot path {text!r} contains a NUL character")
+    return "'" + text.replace("'", "''") + "'"
+
+
 @contextmanager
 def open_snapshot(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-only connection to the snapshot at `path`: the snapshot current when it opened, whole.
 
     A snapshot published while it is open does not change what it reads; the next connection sees it.
+    The file is attached to a private in-memory database rather than opened with `duckdb.connect(path)`,
+    which would hand back the instance another open connection of this process holds for that path,
+    that is, the snapshot replaced since (the dashboard serves several sessions in one process).
     """
     if not path.exists():
         raise SnapshotMissing(
@@ -184,12 +195,14 @@ def open_snapshot(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
             "`chat-analytics materialize --start D1 --end D2` on your landing zone "
             "(each successful run publishes one)"
         )
-    try:
-        con = duckdb.connect(str(path), read_only=True)
-    except duckdb.Error as exc:
-        raise SnapshotError(f"the serving snapshot {path} cannot be opened ({exc})") from None
+    con = duckdb.connect()
     try:
         con.execute("set TimeZone = 'UTC'")
+        try:
+            con.execute(f"attach {_path_literal(path)} as snapshot (read_only)")
+        except duckdb.Error as exc:
+            raise SnapshotError(f"the serving snapshot {path} cannot be opened ({exc})") from None
+        con.execute("use snapshot")
         yield con
     finally:
         con.close()

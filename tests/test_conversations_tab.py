@@ -7,6 +7,7 @@ itself (hour ranges that split the day add up; breakdowns add up to the headline
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections import Counter
 from dataclasses import dataclass
@@ -294,3 +295,24 @@ def test_snapshot_info(build: Build) -> None:
         info = snapshot_info(con, build.serving.serving_file)
     assert info.has_data and info.first_date == date(2026, 3, 2) and info.version
     assert "telegram" in info.channels and list(info.channels) == sorted(info.channels)
+
+
+def test_a_connection_opened_after_a_publication_sees_it_while_an_older_one_is_open(
+    build: Build, tmp_path: Path
+) -> None:
+    """Sessions of one dashboard process overlap: the next one must not get the replaced snapshot."""
+    snapshot = tmp_path / "serving" / "chat_analytics.duckdb"
+    snapshot.parent.mkdir()
+    shutil.copyfile(build.serving.serving_file, snapshot)
+    newer = tmp_path / "newer.duckdb"
+    shutil.copyfile(build.serving.serving_file, newer)
+    newer.chmod(0o644)
+    con = duckdb.connect(str(newer))
+    con.execute("update meta.snapshot set version = 'the next one'")
+    con.close()
+    with open_snapshot(snapshot) as before:
+        old = snapshot_info(before, snapshot).version
+        os.replace(newer, snapshot)  # what a publication does
+        with open_snapshot(snapshot) as after:
+            assert snapshot_info(after, snapshot).version == "the next one"
+        assert snapshot_info(before, snapshot).version == old != "the next one"
