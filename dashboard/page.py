@@ -25,21 +25,7 @@ from dashboard.url_state import (
     to_params,
 )
 from orchestration.config import ConfigError, Settings
-from orchestration.conversations_tab import (
-    HEADLINE,
-    SnapshotError,
-    SnapshotInfo,
-    SnapshotMissing,
-    SnapshotOutdated,
-    Tab,
-    TabFilter,
-    compute_tab,
-    last_days,
-    open_snapshot,
-    snapshot_info,
-    timezone_matches,
-    today_in,
-)
+from orchestration.conversations_tab import HEADLINE, Tab, TabFilter, compute_tab, last_days, today_in
 from orchestration.labels import (
     LANGUAGES,
     Language,
@@ -53,6 +39,15 @@ from orchestration.labels import (
     text,
 )
 from orchestration.serving import ServingConfig
+from orchestration.serving_snapshot import (
+    SnapshotError,
+    SnapshotInfo,
+    SnapshotMissing,
+    SnapshotOutdated,
+    open_snapshot,
+    snapshot_info,
+    timezone_matches,
+)
 
 TILES_PER_ROW = 4
 _INIT = "_view_initialized"

@@ -163,8 +163,8 @@ def run_dashboard(settings: Settings, port: int, host: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from orchestration.conversations_tab import SnapshotError
     from orchestration.raw_events import LoadError
+    from orchestration.serving_snapshot import SnapshotError
     from orchestration.warehouse import WarehouseLockedError
 
     args = build_parser().parse_args(argv)

@@ -2,15 +2,15 @@
 
 One module answers the tab for `chat-analytics report` and for the dashboard (`dashboard/`), so the
 two always show the same numbers. It reads only the read-only serving snapshot
-(`data/serving/chat_analytics.duckdb`, see `orchestration/serving.py`), never the warehouse, so it
-never waits for a run and a run never waits for it.
+(`orchestration/serving_snapshot.py`), never the warehouse, so it never waits for a run and a run never
+waits for it.
 
 Exact for any period, channel set and hour range: every number comes from the facts
 (`fct_conversations`, `fct_handover_requests`, `fct_agent_replies`), distinct customers and answered
 requests are counted once over the whole period, and averages are sums over counts.
 
 Each metric is dated by one instant, and the period and hour filters apply to the local date and hour
-(reporting time zone) of that instant:
+(reporting time zone, DST included) of that instant:
 
 | metric | dated by |
 |---|---|
@@ -22,12 +22,13 @@ Each metric is dated by one instant, and the period and hour filters apply to th
 | handover requests by channel and by outcome, requests activity | `fct_handover_requests.requested_at` |
 
 The channel filter applies to the row's channel (for handover measures, the request's channel).
+The period becomes two UTC instants (the start of its first local day, the start of the day after its
+last), so the date test costs no time zone conversion; the local hour is converted only when an hour
+range is set, and for the weekday x hour and hourly breakdowns.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -36,8 +37,9 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 
+from orchestration.serving_snapshot import open_snapshot, snapshot_info
+
 DEFAULT_DAYS = 7
-HOURS = tuple(range(24))
 WEEKDAYS = tuple(range(1, 8))  # ISO: 1 = Monday ... 7 = Sunday
 OUTCOMES = ("successful", "cancelled", "disabled", "incomplete", "pending")
 # The headline tiles, in the help article's order.
@@ -52,57 +54,6 @@ HEADLINE = (
     "avg_chatbot_duration_seconds",
 )
 DURATIONS = frozenset({"avg_initial_wait_seconds", "avg_chatbot_duration_seconds"})
-
-# What this module reads: the SPEC §4 columns of the facts (and the dates and channels of kpi_daily).
-# A snapshot published by an older version of the marts that lacks one of them is refused by name.
-REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
-    "fct_conversations": (
-        "customer_id",
-        "channel",
-        "started_at",
-        "report_date",
-        "is_engaged",
-        "support_type",
-        "chatbot_duration_seconds",
-    ),
-    "fct_handover_requests": (
-        "handover_id",
-        "channel",
-        "requested_at",
-        "outcome",
-        "received_at",
-        "first_agent_reply_at",
-        "initial_wait_seconds",
-        "closed_at",
-        "department",
-    ),
-    "fct_agent_replies": ("handover_id", "channel", "replied_at"),
-    "kpi_daily": ("report_date", "channel"),
-}
-
-
-class SnapshotError(RuntimeError):
-    """The serving snapshot cannot be read; the message says what to do."""
-
-
-class SnapshotMissing(SnapshotError):
-    """No snapshot has been published yet."""
-
-
-class SnapshotOutdated(SnapshotError):
-    """The snapshot lacks a table or column this module needs (an older version of the marts)."""
-
-    def __init__(self, path: Path, missing: dict[str, list[str]]) -> None:
-        self.path = path
-        self.missing = missing
-        details = "; ".join(
-            f"table {table} is missing" if not columns else f"{table} lacks {', '.join(columns)}"
-            for table, columns in missing.items()
-        )
-        super().__init__(
-            f"the serving snapshot {path} comes from an older version of the marts ({details}): "
-            "rebuild and publish it with `chat-analytics materialize --start D1 --end D2 --full-refresh`"
-        )
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -153,121 +104,11 @@ def last_days(last: date, days: int = DEFAULT_DAYS) -> tuple[date, date]:
     return last - timedelta(days=days - 1), last
 
 
-# ---------------------------------------------------------------------------------------------------
-# The snapshot
-# ---------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SnapshotInfo:
-    path: Path
-    version: str | None
-    published_at: datetime | None
-    first_date: date | None  # the dates of the data (kpi_daily is dense over them)
-    last_date: date | None
-    channels: tuple[str, ...]  # every channel seen
-
-    @property
-    def has_data(self) -> bool:
-        return self.first_date is not None
-
-
-def _path_literal(path: Path) -> str:
-    """A SQL string literal for a path (ATTACH takes no parameters); quotes in the path stay data."""
-    text = str(path)
-    if "\x00" in text:
-        raise SnapshotError(f"the snapshot path {text!r} contains a NUL character")
-    return "'" + text.replace("'", "''") + "'"
-
-
-@contextmanager
-def open_snapshot(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A read-only connection to the snapshot at `path`: the snapshot current when it opened, whole.
-
-    A snapshot published while it is open does not change what it reads; the next connection sees it.
-    The file is attached to a private in-memory database rather than opened with `duckdb.connect(path)`,
-    which would hand back the instance another open connection of this process holds for that path,
-    that is, the snapshot replaced since (the dashboard serves several sessions in one process).
-    """
-    if not path.exists():
-        raise SnapshotMissing(
-            f"no serving snapshot at {path} yet: run `make demo` for sample data, or "
-            "`chat-analytics materialize --start D1 --end D2` on your landing zone "
-            "(each successful run publishes one)"
-        )
-    con = duckdb.connect()
-    try:
-        con.execute("set TimeZone = 'UTC'")
-        try:
-            con.execute(f"attach {_path_literal(path)} as snapshot (read_only)")
-        except duckdb.Error as exc:
-            raise SnapshotError(f"the serving snapshot {path} cannot be opened ({exc})") from None
-        con.execute("use snapshot")
-        yield con
-    finally:
-        con.close()
-
-
-def missing_columns(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
-    """The tables and columns of REQUIRED_COLUMNS the snapshot lacks (a table: an empty list)."""
-    rows = con.execute(
-        """
-        select table_name, column_name from information_schema.columns
-        where table_schema = 'marts' and list_contains($tables, table_name)
-        """,
-        {"tables": list(REQUIRED_COLUMNS)},
-    ).fetchall()
-    present: dict[str, set[str]] = {}
-    for table, column in rows:
-        present.setdefault(table, set()).add(column)
-    missing: dict[str, list[str]] = {}
-    for table, columns in REQUIRED_COLUMNS.items():
-        if table not in present:
-            missing[table] = []
-        elif lacking := [c for c in columns if c not in present[table]]:
-            missing[table] = lacking
-    return missing
-
-
-def snapshot_info(con: duckdb.DuckDBPyConnection, path: Path) -> SnapshotInfo:
-    """What the snapshot holds; SnapshotOutdated when it lacks a table or column the tab needs."""
-    missing = missing_columns(con)
-    if missing:
-        raise SnapshotOutdated(path, missing)
-    version = published_at = None
-    has_meta = con.execute(
-        "select count(*) from information_schema.tables where table_schema = 'meta' and table_name = 'snapshot'"
-    ).fetchone()
-    if has_meta and has_meta[0]:
-        row = con.execute("select version, published_at from meta.snapshot limit 1").fetchone()
-        if row:
-            version, published_at = row
-    first, last, channels = con.execute(
-        "select min(report_date), max(report_date), list(distinct channel order by channel) from marts.kpi_daily"
-    ).fetchone()
-    return SnapshotInfo(
-        path=path,
-        version=version,
-        published_at=published_at,
-        first_date=first,
-        last_date=last,
-        channels=tuple(channels or ()),
-    )
-
-
-def timezone_matches(con: duckdb.DuckDBPyConnection, timezone: str) -> bool:
-    """Whether the snapshot's local dates were computed in `timezone` (the conversations' start dates)."""
-    (mismatches,) = con.execute(
-        """
-        select count(*) from (
-            select 1 from marts.fct_conversations
-            where report_date <> cast(timezone($tz, started_at) as date)
-            limit 1
-        )
-        """,
-        {"tz": timezone},
-    ).fetchone()
-    return mismatches == 0
+def day_start(day: date, timezone: str) -> datetime:
+    """The first instant (UTC) of the local date `day`: its midnight, or, when a DST change skips
+    midnight, the first local time that exists (zoneinfo reads a skipped time with the offset before
+    the change, which lands exactly on the change)."""
+    return datetime.combine(day, time(), tzinfo=ZoneInfo(timezone)).astimezone(UTC)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -276,7 +117,7 @@ def timezone_matches(con: duckdb.DuckDBPyConnection, timezone: str) -> bool:
 
 
 class ConversationCount(NamedTuple):
-    key: str  # a channel, a support type, or a date / hour for the trend
+    key: str  # a channel or a support type
     total_conversations: int
     engaged_conversations: int
 
@@ -330,25 +171,12 @@ class Tab:
         return self.filter.days == 1
 
 
-def _bounds(flt: TabFilter) -> tuple[datetime, datetime]:
-    """UTC instants surely around the period's local dates (offsets stay within a day).
-
-    Only a pre-filter that lets DuckDB skip row groups; the exact test is on the local date.
-    """
-    low = datetime.combine(flt.first - timedelta(days=1), time(), tzinfo=UTC)
-    high = datetime.combine(flt.last + timedelta(days=2), time(), tzinfo=UTC)
-    return low, high
-
-
 def _params(flt: TabFilter, timezone: str) -> dict[str, object]:
-    low, high = _bounds(flt)
     hour_first, hour_last = flt.hour_range
     return {
         "tz": timezone,
-        "first": flt.first,
-        "last": flt.last,
-        "low": low,
-        "high": high,
+        "start_at": day_start(flt.first, timezone),
+        "end_at": day_start(flt.last + timedelta(days=1), timezone),
         "hour_first": hour_first,
         "hour_last": hour_last,
         "channels": list(flt.channels),
@@ -360,10 +188,9 @@ def _scope(instant: str, flt: TabFilter) -> str:
 
     `instant` is a column name of this module, never user input.
     """
-    local = f"timezone($tz, {instant})"
-    clause = f"{instant} >= $low and {instant} < $high and cast({local} as date) between $first and $last"
+    clause = f"{instant} >= $start_at and {instant} < $end_at"
     if flt.hours is not None:
-        clause += f" and hour({local}) between $hour_first and $hour_last"
+        clause += f" and hour(timezone($tz, {instant})) between $hour_first and $hour_last"
     if flt.channels:
         clause += " and list_contains($channels, channel)"
     return clause
@@ -373,73 +200,131 @@ def _run(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, object]) ->
     return con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql}).fetchall()
 
 
-def _scoped_tables(con: duckdb.DuckDBPyConnection, flt: TabFilter, params: dict[str, object]) -> None:
-    """Temporary tables of the facts' rows in scope, with the local time that dates them.
+# The breakdowns of the conversations in scope, in one pass: grouping() tells the sets apart.
+_CONVERSATION_SETS = {
+    # grouping(channel, support_type, day_of_week, hour_of_day, local_date) -> set
+    0b11111: "all",
+    0b01111: "channel",
+    0b10111: "support_type",
+    0b11001: "weekday_hour",
+    0b11110: "date",
+    0b11101: "hour",
+}
 
-    Temporary tables live in memory, so this works on the read-only snapshot; each fact is scanned once.
-    """
-    con.execute("drop table if exists temp.tab_conversations")
-    con.execute("drop table if exists temp.tab_requests")
-    started = _scope("started_at", flt)
-    _run(
+
+def _conversations(con: duckdb.DuckDBPyConnection, flt: TabFilter, params: dict[str, object]) -> dict:
+    rows = _run(
         con,
         f"""
-        create temp table tab_conversations as
+        with scoped as (
+            select
+                channel,
+                support_type,
+                is_engaged,
+                chatbot_duration_seconds,
+                timezone($tz, started_at) as local_at
+            from marts.fct_conversations
+            where {_scope("started_at", flt)}
+        ),
+
+        dated as (
+            select
+                *,
+                isodow(local_at) as day_of_week,
+                hour(local_at) as hour_of_day,
+                cast(local_at as date) as local_date
+            from scoped
+        )
+
         select
+            grouping(channel, support_type, day_of_week, hour_of_day, local_date) as grouping_set,
             channel,
             support_type,
-            customer_id,
-            is_engaged,
-            chatbot_duration_seconds,
-            timezone($tz, started_at) as local_at
-        from marts.fct_conversations
-        where {started}
+            day_of_week,
+            hour_of_day,
+            local_date,
+            count(*) as total,
+            count(*) filter (where is_engaged) as engaged,
+            coalesce(sum(chatbot_duration_seconds) filter (where is_engaged), 0) as engaged_duration
+        from dated
+        group by grouping sets (
+            (), (channel), (support_type), (day_of_week, hour_of_day), (local_date), (hour_of_day)
+        )
         """,
         params,
     )
-    requested = _scope("requested_at", flt)
-    _run(
+    sets: dict[str, dict] = {name: {} for name in _CONVERSATION_SETS.values()}
+    for grouping_set, channel, support_type, dow, hour, day, total, engaged, duration in rows:
+        name = _CONVERSATION_SETS[grouping_set]
+        key = {
+            "all": None,
+            "channel": channel,
+            "support_type": support_type,
+            "weekday_hour": (dow, hour),
+            "date": day,
+            "hour": hour,
+        }[name]
+        sets[name][key] = (total, engaged, duration)
+    (customers,) = _run(
         con,
         f"""
-        create temp table tab_requests as
-        select channel, outcome, timezone($tz, requested_at) as local_at
-        from marts.fct_handover_requests
-        where {requested}
-        """,
-        params,
-    )
-
-
-def compute_tab(
-    con: duckdb.DuckDBPyConnection, flt: TabFilter, timezone: str, channels_seen: tuple[str, ...]
-) -> Tab:
-    """The tab for `flt` from the snapshot behind `con`; `timezone` is the reporting zone."""
-    params = _params(flt, timezone)
-    _scoped_tables(con, flt, params)
-    conversations, engaged, customers, duration_sum = _run(
-        con,
-        """
-        select
-            count(*),
-            count(*) filter (where is_engaged),
-            count(distinct customer_id) filter (where is_engaged),
-            coalesce(sum(chatbot_duration_seconds) filter (where is_engaged), 0)
-        from temp.tab_conversations
+        select count(*) from (
+            select distinct customer_id from marts.fct_conversations
+            where is_engaged and {_scope("started_at", flt)}
+        )
         """,
         params,
     )[0]
-    transfers, closed, wait_sum, wait_count = _run(
+    sets["engaged_customers"] = customers
+    return sets
+
+
+def _requests(con: duckdb.DuckDBPyConnection, flt: TabFilter, params: dict[str, object]) -> dict:
+    """Handover requests by the local time of their request: by channel, outcome, weekday x hour."""
+    rows = _run(
+        con,
+        f"""
+        with scoped as (
+            select channel, outcome, timezone($tz, requested_at) as local_at
+            from marts.fct_handover_requests
+            where {_scope("requested_at", flt)}
+        )
+
+        select
+            grouping(channel, outcome, day_of_week, hour_of_day) as grouping_set,
+            channel,
+            outcome,
+            day_of_week,
+            hour_of_day,
+            count(*) as requests
+        from (select *, isodow(local_at) as day_of_week, hour(local_at) as hour_of_day from scoped)
+        group by grouping sets ((channel), (outcome), (day_of_week, hour_of_day))
+        """,
+        params,
+    )
+    by = {"channel": {}, "outcome": {}, "weekday_hour": {}}
+    for grouping_set, channel, outcome, dow, hour, requests in rows:
+        if grouping_set == 0b0111:
+            by["channel"][channel] = requests
+        elif grouping_set == 0b1011:
+            by["outcome"][outcome] = requests
+        else:
+            by["weekday_hour"][(dow, hour)] = requests
+    return by
+
+
+def _handover_headline(con: duckdb.DuckDBPyConnection, flt: TabFilter, params: dict[str, object]) -> tuple:
+    received, closed, replied = (_scope(c, flt) for c in ("received_at", "closed_at", "first_agent_reply_at"))
+    transfers, closed_count, wait_sum, wait_count = _run(
         con,
         f"""
         select
-            count(*) filter (where {_scope("received_at", flt)}),
-            count(*) filter (where {_scope("closed_at", flt)}),
-            coalesce(sum(initial_wait_seconds) filter (where {_scope("first_agent_reply_at", flt)}), 0),
-            count(initial_wait_seconds) filter (where {_scope("first_agent_reply_at", flt)})
+            count(*) filter (where {received}),
+            count(*) filter (where {closed}),
+            coalesce(sum(initial_wait_seconds) filter (where {replied}), 0),
+            count(initial_wait_seconds) filter (where {replied})
         from marts.fct_handover_requests
-        where ({_scope("received_at", flt)})
-            or ({_scope("closed_at", flt)})
-            or ({_scope("first_agent_reply_at", flt)})
+        where ({received}) or ({closed}) or ({replied})
         """,
         params,
     )[0]
@@ -448,130 +333,83 @@ def compute_tab(
         f"select count(distinct handover_id) from marts.fct_agent_replies where {_scope('replied_at', flt)}",
         params,
     )[0]
-    in_scope = flt.channels or channels_seen
-    tab = Tab(
+    departments = _run(
+        con,
+        f"""
+        select department, count(*) from marts.fct_handover_requests
+        where {closed}
+        group by department
+        order by count(*) desc, department
+        """,
+        params,
+    )
+    return transfers, closed_count, float(wait_sum), int(wait_count), answered, departments
+
+
+def compute_tab(
+    con: duckdb.DuckDBPyConnection, flt: TabFilter, timezone: str, channels_seen: tuple[str, ...]
+) -> Tab:
+    """The tab for `flt` from the snapshot behind `con`; `timezone` is the reporting zone and
+    `channels_seen` the snapshot's channels (each in-scope channel gets a row, zeros included)."""
+    params = _params(flt, timezone)
+    conversations = _conversations(con, flt, params)
+    requests = _requests(con, flt, params)
+    transfers, closed, wait_sum, wait_count, answered, departments = _handover_headline(con, flt, params)
+    total, engaged, duration_sum = conversations["all"].get(None, (0, 0, 0.0))
+    in_scope = tuple(flt.channels or channels_seen)
+    low, high = flt.hour_range
+
+    def counts(name: str, key: object) -> tuple[int, int]:
+        return conversations[name].get(key, (0, 0, 0.0))[:2]
+
+    by_support_type = [
+        ConversationCount(k, *counts("support_type", k)) for k in conversations["support_type"]
+    ]
+    return Tab(
         filter=flt,
         timezone=timezone,
-        channels=tuple(in_scope),
+        channels=in_scope,
         headline={
             "successful_transfers": transfers,
-            "total_conversations": conversations,
+            "total_conversations": total,
             "answered_conversations": answered,
             "engaged_conversations": engaged,
             "closed_conversations": closed,
-            "engaged_customers": customers,
+            "engaged_customers": conversations["engaged_customers"],
             "avg_initial_wait_seconds": wait_sum / wait_count if wait_count else None,
             "avg_chatbot_duration_seconds": duration_sum / engaged if engaged else None,
         },
-        initial_wait_seconds_sum=float(wait_sum),
-        initial_wait_count=int(wait_count),
+        initial_wait_seconds_sum=wait_sum,
+        initial_wait_count=wait_count,
         chatbot_duration_seconds_sum=float(duration_sum),
-    )
-    _breakdowns(con, tab, params)
-    return tab
-
-
-def _conversation_counts(con: duckdb.DuckDBPyConnection, column: str) -> dict[str, tuple[int, int]]:
-    rows = con.execute(
-        f"""
-        select {column}, count(*), count(*) filter (where is_engaged)
-        from temp.tab_conversations
-        group by {column}
-        """
-    ).fetchall()
-    return {key: (total, engaged) for key, total, engaged in rows}
-
-
-def _breakdowns(con: duckdb.DuckDBPyConnection, tab: Tab, params: dict[str, object]) -> None:
-    flt = tab.filter
-    by_channel = _conversation_counts(con, "channel")
-    tab.by_channel.extend(
-        sorted(
-            (ConversationCount(c, *by_channel.get(c, (0, 0))) for c in {*tab.channels, *by_channel}),
+        by_channel=sorted(
+            (ConversationCount(c, *counts("channel", c)) for c in {*in_scope, *conversations["channel"]}),
             key=lambda row: (-row.total_conversations, row.key),
-        )
-    )
-    tab.by_support_type.extend(
-        sorted(
-            (
-                ConversationCount(key, *counts)
-                for key, counts in _conversation_counts(con, "support_type").items()
-            ),
-            key=lambda row: (-row.total_conversations, row.key),
-        )
-    )
-    tab.closed_by_department.extend(
-        Count(department, closed)
-        for department, closed in _run(
-            con,
-            f"""
-            select department, count(*) from marts.fct_handover_requests
-            where {_scope("closed_at", flt)}
-            group by department
-            order by count(*) desc, department
-            """,
-            params,
-        )
-    )
-    requests = dict(
-        con.execute("select channel, count(*) from temp.tab_requests group by channel").fetchall()
-    )
-    tab.requests_by_channel.extend(
-        sorted(
-            (Count(c, requests.get(c, 0)) for c in {*tab.channels, *requests}),
+        ),
+        by_support_type=sorted(by_support_type, key=lambda row: (-row.total_conversations, row.key)),
+        closed_by_department=[Count(department, n) for department, n in departments],
+        requests_by_channel=sorted(
+            (Count(c, requests["channel"].get(c, 0)) for c in {*in_scope, *requests["channel"]}),
             key=lambda row: (-row.count, row.key),
-        )
+        ),
+        requests_by_outcome=[
+            *(Count(o, requests["outcome"].get(o, 0)) for o in OUTCOMES),
+            *(Count(o, n) for o, n in sorted(requests["outcome"].items()) if o not in OUTCOMES),
+        ],
+        activity=[
+            Activity(
+                dow,
+                hour,
+                conversations["weekday_hour"].get((dow, hour), (0, 0, 0.0))[1],
+                requests["weekday_hour"].get((dow, hour), 0),
+            )
+            for dow in WEEKDAYS
+            for hour in range(low, high + 1)
+        ],
+        trend=[TrendPoint(flt.first, hour, *counts("hour", hour)) for hour in range(low, high + 1)]
+        if flt.days == 1
+        else [TrendPoint(day, None, *counts("date", day)) for day in flt.dates()],
     )
-    outcomes = dict(
-        con.execute("select outcome, count(*) from temp.tab_requests group by outcome").fetchall()
-    )
-    tab.requests_by_outcome.extend(Count(o, outcomes.get(o, 0)) for o in OUTCOMES)
-    tab.requests_by_outcome.extend(Count(o, n) for o, n in sorted(outcomes.items()) if o not in OUTCOMES)
-    engaged = {
-        (dow, hour): n
-        for dow, hour, n in con.execute(
-            """
-            select isodow(local_at), hour(local_at), count(*)
-            from temp.tab_conversations where is_engaged group by all
-            """
-        ).fetchall()
-    }
-    asked = {
-        (dow, hour): n
-        for dow, hour, n in con.execute(
-            "select isodow(local_at), hour(local_at), count(*) from temp.tab_requests group by all"
-        ).fetchall()
-    }
-    low, high = flt.hour_range
-    tab.activity.extend(
-        Activity(dow, hour, engaged.get((dow, hour), 0), asked.get((dow, hour), 0))
-        for dow in WEEKDAYS
-        for hour in range(low, high + 1)
-    )
-    if tab.hourly_trend:
-        by_hour = {
-            hour: (total, n)
-            for hour, total, n in con.execute(
-                """
-                select hour(local_at), count(*), count(*) filter (where is_engaged)
-                from temp.tab_conversations group by all
-                """
-            ).fetchall()
-        }
-        tab.trend.extend(
-            TrendPoint(flt.first, hour, *by_hour.get(hour, (0, 0))) for hour in range(low, high + 1)
-        )
-    else:
-        by_day = {
-            day: (total, n)
-            for day, total, n in con.execute(
-                """
-                select cast(local_at as date), count(*), count(*) filter (where is_engaged)
-                from temp.tab_conversations group by all
-                """
-            ).fetchall()
-        }
-        tab.trend.extend(TrendPoint(day, None, *by_day.get(day, (0, 0))) for day in flt.dates())
 
 
 def tab_for(path: Path, flt: TabFilter, timezone: str) -> Tab:

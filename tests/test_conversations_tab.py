@@ -19,16 +19,13 @@ import duckdb
 import pytest
 from test_serving import Build, shared_build
 
-from orchestration.conversations_tab import (
-    OUTCOMES,
+from orchestration.conversations_tab import OUTCOMES, Tab, TabFilter, day_start, tab_for
+from orchestration.serving_snapshot import (
     SnapshotMissing,
     SnapshotOutdated,
-    Tab,
-    TabFilter,
     missing_columns,
     open_snapshot,
     snapshot_info,
-    tab_for,
 )
 
 FILTERS = [
@@ -316,3 +313,24 @@ def test_a_connection_opened_after_a_publication_sees_it_while_an_older_one_is_o
         with open_snapshot(snapshot) as after:
             assert snapshot_info(after, snapshot).version == "the next one"
         assert snapshot_info(before, snapshot).version == old != "the next one"
+
+
+@pytest.mark.parametrize(
+    "timezone",
+    ["Europe/Paris", "America/Santiago", "America/Havana", "Asia/Kolkata", "Pacific/Kiritimati", "UTC"],
+)
+def test_a_period_is_exactly_the_instants_between_two_day_starts(timezone: str) -> None:
+    """The period's two UTC bounds select exactly the instants whose local date lies in it, across DST
+    changes, including zones whose changes skip or repeat midnight (Santiago, Havana)."""
+    tz = ZoneInfo(timezone)
+    first, last = date(2026, 1, 1), date(2026, 12, 31)
+    instant = datetime(2025, 12, 30, tzinfo=ZoneInfo("UTC"))
+    for _ in range(4 * 24 * 368):
+        local_day = instant.astimezone(tz).date()
+        for day in (local_day, local_day - timedelta(days=1), local_day + timedelta(days=1)):
+            inside = day_start(day, timezone) <= instant < day_start(day + timedelta(days=1), timezone)
+            assert inside == (day == local_day), (timezone, instant, day)
+        assert (first <= local_day <= last) == (
+            day_start(first, timezone) <= instant < day_start(last + timedelta(days=1), timezone)
+        )
+        instant += timedelta(minutes=15)
