@@ -7,7 +7,10 @@ DEMO_DAYS ?= 14
 DEMO_START := $(shell date -u -d "-$$(( $(DEMO_DAYS) - 1 )) days" +%F)
 TODAY := $(shell date -u +%F)
 
-.PHONY: install demo test test-slow test-fast lint docs dev benchmark clean
+DASHBOARD_PORT ?= 8501
+DASHBOARD_HOST ?= 127.0.0.1
+
+.PHONY: install demo dashboard test test-slow test-fast lint docs dev benchmark clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +26,10 @@ demo: install
 	CHAT_ANALYTICS_START_DATE=$${CHAT_ANALYTICS_START_DATE:-$(DEMO_START)} \
 		$(BIN)/chat-analytics materialize --start $(DEMO_START) --end $(TODAY)
 	$(BIN)/chat-analytics report --days 7
+
+# The Conversations tab as a web page over the serving snapshot (after `make demo`).
+dashboard: install
+	$(BIN)/chat-analytics dashboard --port $(DASHBOARD_PORT) --host $(DASHBOARD_HOST)
 
 # Everything but the tests marked slow (process kills, concurrent runs, a 200 MB file, the longest
 # property example); .ci/run runs both.

@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo
+from pathlib import Path
 
 from orchestration.config import ConfigError, Settings, parse_date
 
@@ -56,11 +56,25 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--end", type=_date_arg, help="last local day (default: today in the reporting zone)")
     report.add_argument("--channel", action="append", default=[], help="only this channel (repeatable)")
     report.add_argument("--hours", type=_hours_arg, help="only local hours H1-H2, e.g. 9-17")
+
+    dashboard = commands.add_parser(
+        "dashboard", help="serve the Conversations tab as a web page (Streamlit) over the serving snapshot"
+    )
+    dashboard.add_argument("--port", type=_port_arg, default=8501, help="port to listen on (default 8501)")
+    dashboard.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)"
+    )
     return parser
 
 
-def _today(timezone: str) -> date:
-    return datetime.now(UTC).astimezone(ZoneInfo(timezone)).date()
+def _port_arg(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"the port must be a number, got {value!r}") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"the port must be within 1-65535, got {port}")
+    return port
 
 
 def run_materialize(settings: Settings, start: date, end: date, full_refresh: bool) -> int:
@@ -81,12 +95,16 @@ def run_materialize(settings: Settings, start: date, end: date, full_refresh: bo
     return 0 if materialize_range(settings, start, end, full_refresh=full_refresh, echo=print) else 1
 
 
-def run_report(settings: Settings, days: int, end: date | None, channels: list[str], hours) -> int:
+def run_report(
+    settings: Settings, days: int, end: date | None, channels: list[str], hours: tuple[int, int] | None
+) -> int:
+    """Print the tab for the `days` local days ending `end` (default today), from the serving snapshot."""
+    from orchestration.conversations_tab import today_in
     from orchestration.report import build_report, format_report
 
     if days <= 0:
         raise UsageError(f"--days must be positive, got {days}")
-    last = end or _today(settings.timezone)
+    last = end or today_in(settings.timezone)
     report = build_report(
         settings, first=last - timedelta(days=days - 1), last=last, channels=channels, hours=hours
     )
@@ -94,8 +112,59 @@ def run_report(settings: Settings, days: int, end: date | None, channels: list[s
     return 0
 
 
+def dashboard_command(port: int, host: str) -> list[str]:
+    """The Streamlit command that serves `dashboard/app.py` (headless: it opens no browser, asks nothing)."""
+    import dashboard
+
+    app = Path(dashboard.__file__).resolve().parent / "app.py"
+    return [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app),
+        "--server.port",
+        str(port),
+        "--server.address",
+        host,
+        "--server.headless",
+        "true",
+        "--server.runOnSave",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+        "--browser.gatherUsageStats",
+        "false",
+        "--global.developmentMode",
+        "false",
+        "--client.toolbarMode",
+        "viewer",
+    ]
+
+
+def run_dashboard(settings: Settings, port: int, host: str) -> int:
+    """Serve the dashboard until interrupted; it reads the serving snapshot only.
+
+    The process becomes Streamlit's (exec), so a signal sent to it stops the server itself.
+    """
+    from orchestration.serving import ServingConfig
+
+    serving = ServingConfig.from_env(settings)  # a bad setting stops here, before the server starts
+    if not serving.serving_file.exists():
+        print(
+            f"chat-analytics: note: no serving snapshot at {serving.serving_file} yet; the page says what "
+            "to run (e.g. `make demo`)",
+            file=sys.stderr,
+        )
+    print(f"Conversations dashboard on http://{host}:{port} (Ctrl-C to stop)", flush=True)
+    command = dashboard_command(port, host)
+    os.execv(command[0], command)
+    return 0  # not reached: execv returns only by raising
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from orchestration.raw_events import LoadError
+    from orchestration.serving_snapshot import SnapshotError
     from orchestration.warehouse import WarehouseLockedError
 
     args = build_parser().parse_args(argv)
@@ -110,8 +179,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "materialize":
             return run_materialize(settings, args.start, args.end, args.full_refresh)
+        if args.command == "dashboard":
+            return run_dashboard(settings, args.port, args.host)
         return run_report(settings, args.days, args.end, args.channel, args.hours)
-    except (ConfigError, UsageError, LoadError, WarehouseLockedError, FileNotFoundError, ValueError) as exc:
+    except (
+        ConfigError,
+        UsageError,
+        LoadError,
+        WarehouseLockedError,
+        SnapshotError,
+        FileNotFoundError,
+        ValueError,
+    ) as exc:
         print(f"chat-analytics: error: {exc}", file=sys.stderr)
         return 2
 
