@@ -42,8 +42,8 @@ test-slow: install
 test-fast: test
 
 lint: install
-	$(BIN)/ruff check orchestration tests benchmarks
-	$(BIN)/ruff format --check orchestration tests benchmarks
+	$(BIN)/ruff check orchestration tests benchmarks dashboard
+	$(BIN)/ruff format --check orchestration tests benchmarks dashboard
 
 docs: install
 	CHAT_ANALYTICS_WAREHOUSE=$${CHAT_ANALYTICS_WAREHOUSE:-$(CURDIR)/data/warehouse.duckdb} \
