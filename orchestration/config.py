@@ -223,12 +223,15 @@ class Settings:
             ENV_MEMORY_LIMIT: self.duckdb_memory_limit,
         }
         if self.engine == "spark":
+            from orchestration.raw_contract import spark_raw_ddl_json
+
             # dbt's --target flag, read from the environment: the profile's `spark` output.
             env.update(
                 {
                     "DBT_TARGET": "spark",
                     ENV_SPARK_MASTER: self.spark_master,
                     ENV_SPARK_WAREHOUSE: str(self.spark_warehouse),
+                    "CHAT_ANALYTICS_SPARK_RAW_DDL": spark_raw_ddl_json(),
                 }
             )
         return env

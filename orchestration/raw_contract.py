@@ -314,13 +314,32 @@ LOAD_LOG_COLUMNS: tuple[tuple[str, str], ...] = (
     ("load_seq", "bigint"),
     ("files_fingerprint", "string"),
 )
+# Written by the DuckDB loader only (incremental runs); an empty table on Spark, whose runs are full.
+EVENT_CHANGES_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("load_seq", "bigint"),
+    ("change_type", "string"),
+    ("event_id", "string"),
+    ("customer_id", "string"),
+    ("channel", "string"),
+    ("handover_id", "string"),
+    ("occurred_at_utc", "instant"),
+    ("_arrival_date", "date"),
+)
 RAW_TABLES: dict[str, tuple[tuple[str, str], ...]] = {
     "chat_events": CHAT_EVENTS_COLUMNS,
     "quarantined_events": QUARANTINED_EVENTS_COLUMNS,
     "load_log": LOAD_LOG_COLUMNS,
+    "event_changes": EVENT_CHANGES_COLUMNS,
 }
 # The duplicate rule (decision R8): copies of one event_id rank by these, the first is the winner.
 DUPLICATE_RANK_ORDER = ("_arrival_date", "_source_file", "_line_number")
+
+
+def spark_raw_ddl_json() -> str:
+    """Every raw table's Spark schema, as JSON, for dbt's Spark runs (macro `spark_raw_ddl`)."""
+    import json
+
+    return json.dumps({table: spark_schema_ddl(table) for table in RAW_TABLES}, sort_keys=True)
 
 
 def spark_schema_ddl(table: str, *, without: tuple[str, ...] = ()) -> str:

@@ -196,11 +196,11 @@ stretches as (
 
     select
         *,
-        last_value(case when starts_stretch then event_id end ignore nulls) over thread_so_far as stretch_id,
+        {{ chat_analytics.last_value_ignore_nulls('case when starts_stretch then event_id end') }} over thread_so_far as stretch_id,
         -- positions count from the range's first event, which starts an epoch and so a stretch:
         -- a position within the stretch is the same in full and incremental runs
         row_number() over thread_so_far
-        - last_value(case when starts_stretch then row_number_in_range end ignore nulls) over thread_so_far
+        - {{ chat_analytics.last_value_ignore_nulls('case when starts_stretch then row_number_in_range end') }} over thread_so_far
         + 1 as stretch_position
     from (
         select
