@@ -4,11 +4,11 @@
 #}
 
 {# Instant + interval (dbt.dateadd keeps sub-second precision on DuckDB; dbt-spark's cuts it to seconds). #}
-{% macro dateadd(datepart, interval, from_date_or_timestamp) -%}
-    {{ return(adapter.dispatch('dateadd', 'chat_analytics')(datepart, interval, from_date_or_timestamp)) }}
+{% macro add_interval(datepart, interval, from_date_or_timestamp) -%}
+    {{ return(adapter.dispatch('add_interval', 'chat_analytics')(datepart, interval, from_date_or_timestamp)) }}
 {%- endmacro %}
 
-{% macro default__dateadd(datepart, interval, from_date_or_timestamp) -%}
+{% macro default__add_interval(datepart, interval, from_date_or_timestamp) -%}
     {{ dbt.dateadd(datepart, interval, from_date_or_timestamp) }}
 {%- endmacro %}
 

@@ -53,7 +53,7 @@
     double
 {%- endmacro %}
 
-{% macro spark__dateadd(datepart, interval, from_date_or_timestamp) -%}
+{% macro spark__add_interval(datepart, interval, from_date_or_timestamp) -%}
     timestampadd({{ datepart | upper }}, {{ interval }}, {{ from_date_or_timestamp }})
 {%- endmacro %}
 
