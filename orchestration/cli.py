@@ -87,6 +87,13 @@ def run_report(settings: Settings, days: int, end: date | None, channels: list[s
     if days <= 0:
         raise UsageError(f"--days must be positive, got {days}")
     last = end or _today(settings.timezone)
+    if settings.engine == "spark":
+        # Spark's marts are read where BI tools read them: the serving snapshot published from them.
+        import dataclasses
+
+        from orchestration.serving import ServingConfig
+
+        settings = dataclasses.replace(settings, warehouse=ServingConfig.from_env(settings).serving_file)
     report = build_report(
         settings, first=last - timedelta(days=days - 1), last=last, channels=channels, hours=hours
     )
