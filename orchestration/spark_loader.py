@@ -246,6 +246,7 @@ _FRACTION_LITERAL = _lit(r"(\.\d{6})\d+")
 _OBJECT_START_LITERAL = _lit(r"^[ \t\r\n]*\{")
 _OBJECT_END_LITERAL = _lit(r"\}[ \t\r\n]*$")
 _UNICODE_ESCAPE_LITERAL = _lit("\\u")
+_OFFSET_LITERAL = _lit(r"(Z|[+-]\d{2}:\d{2})$")
 
 
 def _type_of(name: str) -> str:
@@ -355,8 +356,21 @@ def parse_sql(arrival_date: date) -> str:
     timed as (
         select
             *,
+            -- Spark's own cast refuses offsets beyond 18:00, which RFC 3339 (and DuckDB) allow up to
+            -- 23:59: the wall-clock part is read as UTC, then the offset is subtracted.
             case when t_occurred_at = 'VARCHAR' and occurred_at rlike {_RFC3339_LITERAL}
-                then try_cast(regexp_replace(upper(occurred_at), {_FRACTION_LITERAL}, '$1') as timestamp)
+                then timestampadd(
+                    SECOND,
+                    case when endswith(upper(occurred_at), 'Z') then 0
+                        else (case when substr(occurred_at, -6, 1) = '-' then 1 else -1 end)
+                            * (cast(substr(occurred_at, -5, 2) as int) * 3600 + cast(substr(occurred_at, -2, 2) as int) * 60)
+                    end,
+                    try_cast(
+                        regexp_replace(
+                            regexp_replace(upper(occurred_at), {_OFFSET_LITERAL}, ''), {_FRACTION_LITERAL}, '$1'
+                        ) as timestamp
+                    )
+                )
             end as occurred_at_utc,
             -- the object of the unknown fields, only built for the lines that have some
             case when j is not null and exists(json_object_keys(txt), k -> k not in ({known}))
