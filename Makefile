@@ -3,7 +3,6 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-SPARK_STAMP := $(VENV)/.installed-spark-stamp
 DEMO_DAYS ?= 14
 DEMO_START := $(shell date -u -d "-$$(( $(DEMO_DAYS) - 1 )) days" +%F)
 TODAY := $(shell date -u +%F)
@@ -11,7 +10,7 @@ TODAY := $(shell date -u +%F)
 DASHBOARD_PORT ?= 8501
 DASHBOARD_HOST ?= 127.0.0.1
 
-.PHONY: install install-spark demo dashboard test test-slow test-spark test-fast lint docs dev benchmark clean
+.PHONY: install demo dashboard test test-slow test-fast lint docs dev benchmark clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,15 +20,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# The Spark engine's packages (pyspark, dbt-spark); Java 17 comes from the system.
-$(SPARK_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[dev,spark]'
-	touch $(SPARK_STAMP)
-
-install-spark: $(SPARK_STAMP)
-
 demo: install
-	@if [ "$${CHAT_ANALYTICS_ENGINE:-duckdb}" = spark ]; then $(MAKE) --no-print-directory install-spark; fi
 	CHAT_ANALYTICS_START_DATE=$${CHAT_ANALYTICS_START_DATE:-$(DEMO_START)} \
 		$(BIN)/chat-analytics generate --start $(DEMO_START) --days $(DEMO_DAYS)
 	CHAT_ANALYTICS_START_DATE=$${CHAT_ANALYTICS_START_DATE:-$(DEMO_START)} \
@@ -43,15 +34,10 @@ dashboard: install
 # Everything but the tests marked slow (process kills, concurrent runs, a 200 MB file, the longest
 # property example); .ci/run runs both.
 test: install
-	$(BIN)/pytest -q -m "not slow and not spark"
+	$(BIN)/pytest -q -m "not slow"
 
 test-slow: install
 	$(BIN)/pytest -q -m slow
-
-# The Spark engine: the loader tests against Spark, the dbt unit tests on Spark, and one generated
-# data set built on both engines with every mart compared column for column (tests marked spark).
-test-spark: install-spark
-	$(BIN)/pytest -q -m spark
 
 test-fast: test
 

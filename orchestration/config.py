@@ -24,12 +24,6 @@ ENV_HANDOVER_TIMEOUT = "CHAT_ANALYTICS_HANDOVER_TIMEOUT_HOURS"
 ENV_START_DATE = "CHAT_ANALYTICS_START_DATE"
 ENV_QUARANTINE_THRESHOLD = "CHAT_ANALYTICS_MAX_QUARANTINE_SHARE"
 ENV_MEMORY_LIMIT = "CHAT_ANALYTICS_DUCKDB_MEMORY_LIMIT"
-# The engine that loads raw and runs the dbt models (orchestration/engine.py); Spark's own settings.
-ENV_ENGINE = "CHAT_ANALYTICS_ENGINE"
-ENV_SPARK_MASTER = "CHAT_ANALYTICS_SPARK_MASTER"
-ENV_SPARK_WAREHOUSE = "CHAT_ANALYTICS_SPARK_WAREHOUSE"
-ENGINES = ("duckdb", "spark")
-DEFAULT_SPARK_MASTER = "local[*]"
 # DuckDB's own default is 80% of RAM; dbt's builds spill to disk past this instead (issue 4: < 6 GiB).
 DEFAULT_MEMORY_LIMIT = "4GB"
 
@@ -129,30 +123,6 @@ def validate_memory_limit(value: str) -> str:
     return text
 
 
-def validate_engine(value: str) -> str:
-    engine = value.strip().lower()
-    if engine not in ENGINES:
-        raise ConfigError(f"unknown engine {value!r}: use one of {', '.join(ENGINES)} ({ENV_ENGINE})")
-    return engine
-
-
-# local, local[N], local[*], local[N,F], spark://host:port[,host:port], k8s://..., yarn: the master URL
-# reaches dbt's profile and the Spark session as a string, so nothing else passes.
-_SPARK_MASTER = re.compile(
-    r"local(\[(\*|[1-9][0-9]{0,3})(,[0-9]{1,3})?\])?|yarn|(spark|k8s|mesos)://[A-Za-z0-9._:/,\[\]-]+"
-)
-
-
-def validate_spark_master(value: str) -> str:
-    master = value.strip()
-    if not _SPARK_MASTER.fullmatch(master):
-        raise ConfigError(
-            f"unknown Spark master {value!r}: use local[*], local[N], spark://host:7077, k8s://https://host "
-            f"or yarn ({ENV_SPARK_MASTER})"
-        )
-    return master
-
-
 def _absolute_path(value: str, what: str) -> Path:
     if not value.strip():
         raise ConfigError(f"{what} is empty")
@@ -171,10 +141,6 @@ class Settings:
     start_date: date = DEFAULT_START_DATE
     max_quarantine_share: float = 0.01
     duckdb_memory_limit: str = DEFAULT_MEMORY_LIMIT
-    engine: str = "duckdb"
-    spark_master: str = DEFAULT_SPARK_MASTER
-    # None: `spark-warehouse/` beside the DuckDB warehouse file (raw Parquet tables and dbt's builds).
-    spark_warehouse_dir: Path | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -195,19 +161,7 @@ class Settings:
             start_date=parse_date(env.get(ENV_START_DATE, DEFAULT_START_DATE.isoformat()), ENV_START_DATE),
             max_quarantine_share=validate_share(env.get(ENV_QUARANTINE_THRESHOLD, "0.01")),
             duckdb_memory_limit=validate_memory_limit(env.get(ENV_MEMORY_LIMIT, DEFAULT_MEMORY_LIMIT)),
-            engine=validate_engine(env.get(ENV_ENGINE, "duckdb")),
-            spark_master=validate_spark_master(env.get(ENV_SPARK_MASTER, DEFAULT_SPARK_MASTER)),
-            spark_warehouse_dir=(
-                _absolute_path(env[ENV_SPARK_WAREHOUSE], ENV_SPARK_WAREHOUSE)
-                if env.get(ENV_SPARK_WAREHOUSE)
-                else None
-            ),
         )
-
-    @property
-    def spark_warehouse(self) -> Path:
-        """The Spark warehouse folder: raw Parquet tables, dbt's builds (a folder, or object storage)."""
-        return self.spark_warehouse_dir or self.warehouse.parent / "spark-warehouse"
 
     @property
     def handover_timeout_seconds(self) -> int:
@@ -215,23 +169,10 @@ class Settings:
 
     def dbt_env(self) -> dict[str, str]:
         """Environment variables dbt's profile and project vars read (all absolute, all validated)."""
-        env = {
+        return {
             ENV_WAREHOUSE: str(self.warehouse),
             ENV_TIMEZONE: self.timezone,
             ENV_INACTIVITY: str(self.inactivity_minutes),
             ENV_HANDOVER_TIMEOUT: f"{self.handover_timeout_hours:f}".rstrip("0").rstrip("."),
             ENV_MEMORY_LIMIT: self.duckdb_memory_limit,
         }
-        if self.engine == "spark":
-            from orchestration.raw_contract import spark_raw_ddl_json
-
-            # dbt's --target flag, read from the environment: the profile's `spark` output.
-            env.update(
-                {
-                    "DBT_TARGET": "spark",
-                    ENV_SPARK_MASTER: self.spark_master,
-                    ENV_SPARK_WAREHOUSE: str(self.spark_warehouse),
-                    "CHAT_ANALYTICS_SPARK_RAW_DDL": spark_raw_ddl_json(),
-                }
-            )
-        return env

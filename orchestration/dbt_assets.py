@@ -18,7 +18,6 @@ from dagster_dbt import (
 from orchestration.config import DBT_PROJECT_DIR
 from orchestration.dbt_manifest import dbt_environment, keep_partial_parse
 from orchestration.dbt_state import reason_to_run_dbt
-from orchestration.engine import is_spark, run_spark_dbt
 from orchestration.raw_asset import WAREHOUSE_POOL
 from orchestration.resources import ChatAnalyticsResource
 from orchestration.serving import ServingConfig, reason_to_publish
@@ -110,12 +109,6 @@ def build_dbt_assets(partitions_def: dg.PartitionsDefinition, manifest_path: Pat
         chat_analytics: ChatAnalyticsResource,
     ) -> Iterator[Any]:
         settings = chat_analytics.settings()
-        if is_spark(settings):
-            args = ["build", "--exclude-resource-type", "unit_test"]
-            yield from run_spark_dbt(
-                context, dbt, settings, manifest, args, chat_analytics.lock_timeout_seconds
-            )
-            return
         if settings.warehouse.exists():
             with open_warehouse(
                 # dbt itself fails at once on a locked file: wait here for another process to finish

@@ -13,7 +13,6 @@ from orchestration.automation import DEFAULT_SCHEDULE_CRON, build_daily_schedule
 from orchestration.config import Settings
 from orchestration.dbt_assets import DBT_PROJECT, build_dbt_assets
 from orchestration.dbt_manifest import prepare_manifest
-from orchestration.engine import check_engine
 from orchestration.partitions import arrival_partitions
 from orchestration.raw_asset import build_raw_asset
 from orchestration.resources import ChatAnalyticsResource
@@ -30,7 +29,6 @@ def build_definitions(
     settings: Settings | None = None, *, lock_timeout_seconds: float = 60.0
 ) -> dg.Definitions:
     settings = settings or Settings.from_env()
-    check_engine(settings)
     manifest_path = prepare_manifest(settings)
     partitions = arrival_partitions(settings.start_date)
     raw_asset = build_raw_asset(partitions)

@@ -5,8 +5,7 @@ from datetime import date
 
 import dagster as dg
 
-from orchestration.engine import load_raw_partition
-from orchestration.raw_events import LoadResult
+from orchestration.raw_events import LoadResult, load_partition
 from orchestration.resources import ChatAnalyticsResource
 
 RAW_ASSET_KEY = dg.AssetKey("raw_chat_events")
@@ -83,8 +82,12 @@ def load_range(
     settings = resource.settings()
     results = []
     for arrival_date in dates:
-        result = load_raw_partition(
-            settings, arrival_date, lock_timeout_seconds=resource.lock_timeout_seconds, force=force
+        result = load_partition(
+            settings.warehouse,
+            settings.landing_dir,
+            arrival_date,
+            lock_timeout_seconds=resource.lock_timeout_seconds,
+            force=force,
         )
         if log is not None:
             log.info(

@@ -10,12 +10,10 @@ import dagster as dg
 from orchestration.config import (
     Settings,
     parse_date,
-    validate_engine,
     validate_handover_timeout,
     validate_inactivity,
     validate_memory_limit,
     validate_share,
-    validate_spark_master,
     validate_timezone,
 )
 
@@ -32,9 +30,6 @@ class ChatAnalyticsResource(dg.ConfigurableResource):
     max_quarantine_share: float = 0.01
     duckdb_memory_limit: str = "4GB"
     lock_timeout_seconds: float = 60.0
-    engine: str = "duckdb"
-    spark_master: str = "local[*]"
-    spark_warehouse: str = ""  # empty: spark-warehouse/ beside the DuckDB warehouse file
 
     @classmethod
     def from_settings(cls, settings: Settings, lock_timeout_seconds: float = 60.0) -> ChatAnalyticsResource:
@@ -48,9 +43,6 @@ class ChatAnalyticsResource(dg.ConfigurableResource):
             max_quarantine_share=settings.max_quarantine_share,
             duckdb_memory_limit=settings.duckdb_memory_limit,
             lock_timeout_seconds=lock_timeout_seconds,
-            engine=settings.engine,
-            spark_master=settings.spark_master,
-            spark_warehouse=str(settings.spark_warehouse_dir or ""),
         )
 
     def settings(self) -> Settings:
@@ -65,7 +57,4 @@ class ChatAnalyticsResource(dg.ConfigurableResource):
             start_date=start,
             max_quarantine_share=validate_share(self.max_quarantine_share),
             duckdb_memory_limit=validate_memory_limit(self.duckdb_memory_limit),
-            engine=validate_engine(self.engine),
-            spark_master=validate_spark_master(self.spark_master),
-            spark_warehouse_dir=Path(self.spark_warehouse).resolve() if self.spark_warehouse else None,
         )

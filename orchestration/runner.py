@@ -11,7 +11,7 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 
 from orchestration.config import Settings
 from orchestration.definitions import DAILY_JOB, build_definitions
-from orchestration.engine import load_log_rows
+from orchestration.warehouse import open_warehouse
 
 
 def _instance() -> dg.DagsterInstance:
@@ -57,9 +57,19 @@ def _echo_summary(
     settings: Settings, start: date, end: date, result: dg.ExecuteInProcessResult, echo: Callable[[str], None]
 ) -> None:
     echo(f"run {result.run_id}: {'succeeded' if result.success else 'FAILED'}")
-    rows = load_log_rows(settings, start, end)
-    if not rows:
+    if not settings.warehouse.exists():
         return
+    with open_warehouse(settings.warehouse, read_only=True) as con:
+        rows = con.execute(
+            """
+            select arrival_date, files_read, lines_read, valid_rows, quarantined_rows, duplicate_rows
+            from raw.load_log
+            where arrival_date between ? and ?
+            qualify row_number() over (partition by arrival_date order by finished_at desc) = 1
+            order by arrival_date
+            """,
+            [start, end],
+        ).fetchall()
     echo("arrival date  files     lines     valid  quarantined  duplicates")
     for arrival, files, lines, valid, quarantined, duplicates in rows:
         echo(f"{arrival}  {files:5d} {lines:9d} {valid:9d} {quarantined:12d} {duplicates:11d}")

@@ -7,7 +7,6 @@ Dagster skips this asset, and readers keep the last good snapshot.
 import dagster as dg
 
 from orchestration.config import Settings
-from orchestration.engine import is_spark, publish_spark_snapshot
 from orchestration.raw_asset import WAREHOUSE_POOL
 from orchestration.resources import ChatAnalyticsResource
 from orchestration.serving import ServingConfig, publish_snapshot
@@ -53,8 +52,7 @@ def build_serving_asset(
         settings = chat_analytics.settings()
         config = ServingConfig.from_env(settings)
         keys = context.partition_keys
-        publish = publish_spark_snapshot if is_spark(settings) else publish_snapshot
-        publication = publish(
+        publication = publish_snapshot(
             settings,
             config,
             run_id=context.run.run_id,

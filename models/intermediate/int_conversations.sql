@@ -113,4 +113,4 @@ final as (
 )
 
 select * from final
-{{ chat_analytics.order_for_pruning('started_at, conversation_id') }}
+order by started_at, conversation_id
