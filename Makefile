@@ -17,12 +17,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Quiet on purpose: the run's summary lines and the tab (the full log's path is printed).
 demo: install
-	CHAT_ANALYTICS_START_DATE=$${CHAT_ANALYTICS_START_DATE:-$(DEMO_START)} \
-		$(BIN)/chat-analytics generate --start $(DEMO_START) --days $(DEMO_DAYS)
-	CHAT_ANALYTICS_START_DATE=$${CHAT_ANALYTICS_START_DATE:-$(DEMO_START)} \
+	@CHAT_ANALYTICS_START_DATE=$${CHAT_ANALYTICS_START_DATE:-$(DEMO_START)} \
+		$(BIN)/chat-analytics generate --quiet --start $(DEMO_START) --days $(DEMO_DAYS)
+	@CHAT_ANALYTICS_START_DATE=$${CHAT_ANALYTICS_START_DATE:-$(DEMO_START)} \
 		$(BIN)/chat-analytics materialize --start $(DEMO_START) --end $(TODAY)
-	$(BIN)/chat-analytics report --days 7
+	@$(BIN)/chat-analytics report --days 7
 
 # Everything but the tests marked slow (process kills, concurrent runs, a 200 MB file, the longest
 # property example); .ci/run runs both.
