@@ -51,6 +51,7 @@ MARTS = (
     "activity_by_weekday_hour",
     "closed_by_department",
     "conversations_by_channel",
+    "display_labels",
     "fct_agent_replies",
     "fct_conversations",
     "fct_handover_requests",
@@ -417,6 +418,13 @@ order by channel, outcome""",
 select count(distinct handover_id) as answered_conversations
 from marts.fct_agent_replies
 where reply_date between date '2026-03-02' and date '2026-03-08'""",
+    "display_labels": """
+select labels.label_fr as outcome, sum(transfers.handover_requests) as requests
+from marts.transfers_by_outcome as transfers
+join marts.display_labels as labels
+    on labels.dimension = 'outcome' and labels.code = transfers.outcome
+group by labels.label_fr, transfers.outcome_order
+order by transfers.outcome_order""",
 }
 
 
