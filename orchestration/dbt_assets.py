@@ -24,7 +24,7 @@ from dagster_dbt.core.dbt_cli_invocation import DbtCliInvocation
 from orchestration.config import DBT_PROJECT_DIR, Settings
 from orchestration.dbt_manifest import keep_partial_parse
 from orchestration.dbt_state import reason_to_run_dbt
-from orchestration.names import DBT_ASSETS, DBT_LAYERS, MARTS_GROUP, SEEDS_GROUP, WAREHOUSE_POOL
+from orchestration.names import DBT_ASSETS, DBT_LAYERS, MARTS_GROUP, RAW_ASSET, SEEDS_GROUP, WAREHOUSE_POOL
 from orchestration.progress import DbtNode, RunProgress, dbt_node_event
 from orchestration.resources import WarehouseResource
 
@@ -52,6 +52,12 @@ class ChatAnalyticsTranslator(DagsterDbtTranslator):
         spec = super().get_asset_spec(manifest, unique_id, project)
         if spec.group_name == MARTS_GROUP:
             return spec.replace_attributes(freshness_policy=MARTS_FRESHNESS)
+        if manifest["nodes"].get(unique_id, {}).get("resource_type") == "seed":
+            # Not a data dependency: it orders the seeds after the raw load, so that a UI backfill runs the
+            # whole dbt project in one run once the raw range is loaded. Seeds without it are roots the
+            # backfill daemon starts at once, in a run of their own, and the models reading them in a
+            # third (decision O18).
+            return spec.merge_attributes(deps=[RAW_ASSET])
         return spec
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
@@ -118,17 +124,29 @@ def stream_dbt_events(invocation: DbtCliInvocation, on_node: Callable[[DbtNode],
         )
 
 
-def failure_description(failed: list[DbtNode], invocation: DbtCliInvocation) -> str:
-    """Why a dbt build failed, in a few lines: the failed nodes and dbt's own error messages."""
-    lines = [
-        f"{node.resource_type} {node.name}: {node.status}: {(node.message or '').strip()}" for node in failed
-    ]
-    error = invocation.get_error()
-    parsed = str(error).split("Errors parsed from dbt logs:", 1)[-1].strip() if error else ""
-    if parsed and not failed:
-        lines.append(parsed)
-    lines.append(f"dbt's log and run results: {invocation.target_path}")
-    return "dbt build failed; downstream models and the serving snapshot were skipped.\n" + "\n".join(lines)
+def failure_lines(run_results: Mapping[str, Any]) -> list[str]:
+    """'<type> <name>: <status>: <dbt's message>' for every node of run_results.json that failed."""
+    lines = []
+    for result in run_results.get("results", []):
+        if result.get("status") in FAILED_STATUSES:
+            # unique ids read <type>.<project>.<name>[.<hash of a generic test>]
+            kind, _, name = (result.get("unique_id") or "node..?").split(".")[:3]
+            message = " ".join(str(result.get("message") or "").split())
+            lines.append(f"{kind} {name}: {result['status']}: {message}")
+    return lines
+
+
+def failure_description(invocation: DbtCliInvocation) -> str:
+    """Why a dbt build failed, in a few lines: the failed nodes, else dbt's own error messages."""
+    try:
+        lines = failure_lines(invocation.get_artifact("run_results.json"))
+    except OSError:  # dbt stopped before running any node (a compilation or connection error)
+        lines = []
+    if not lines:
+        error = invocation.get_error()
+        lines = [str(error).split("Errors parsed from dbt logs:", 1)[-1].strip()] if error else []
+    lines.append(f"dbt's log and artifacts: {invocation.target_path}")
+    return "dbt build failed; what depends on it was skipped.\n" + "\n".join(lines)
 
 
 def unchanged_materializations(

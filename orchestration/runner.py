@@ -14,6 +14,7 @@ from datetime import date
 
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from dagster_shared.error import SerializableErrorInfo
 
 from orchestration.config import Settings
 from orchestration.definitions import build_definitions
@@ -39,16 +40,29 @@ def _instance() -> dg.DagsterInstance:
     return dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
 
 
+def error_text(error: SerializableErrorInfo | None) -> str:
+    """The message of the innermost cause ('LoadError: ...'): what the user's code raised."""
+    if error is None:
+        return "failed"
+    while error.cause is not None:
+        error = error.cause
+    head, sep, rest = error.message.strip().partition(": ")
+    return f"{head.rsplit('.', 1)[-1]}: {rest}" if sep and "." in head else error.message.strip()
+
+
 def run_failures(result: dg.ExecuteInProcessResult) -> list[str]:
-    """'<step>: <error message>' for every failed step of a run, else the run's own failure."""
+    """'<step>: <cause>' for every failed step of a run, else the run's own failure."""
     steps, run = [], []
     for event in result.all_events:
-        error = getattr(event.event_specific_data, "error", None)
-        message = error.message.strip() if error else (event.message or "failed")
+        data = event.event_specific_data
         if event.is_step_failure:
-            steps.append(f"{event.step_key}: {message}")
+            # a dg.Failure carries its own description (the dbt step's failed nodes)
+            failure = getattr(data, "user_failure_data", None)
+            steps.append(f"{event.step_key}: {failure.description if failure else error_text(data.error)}")
         elif event.is_run_failure:
-            run.append(message)
+            run.append(
+                error_text(getattr(data, "error", None)) if getattr(data, "error", None) else event.message
+            )
     return steps or run or [f"run {result.run_id} failed"]
 
 
