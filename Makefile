@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO_DAYS ?= 14
+DEV_PORT ?= 3000
 DEMO_START := $(shell date -u -d "-$$(( $(DEMO_DAYS) - 1 )) days" +%F)
 TODAY := $(shell date -u +%F)
 
@@ -20,12 +21,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Quiet on purpose: the run's summary lines and the tab (the full log's path is printed).
 demo: install
-	CHAT_ANALYTICS_START_DATE=$${CHAT_ANALYTICS_START_DATE:-$(DEMO_START)} \
-		$(BIN)/chat-analytics generate --start $(DEMO_START) --days $(DEMO_DAYS)
-	CHAT_ANALYTICS_START_DATE=$${CHAT_ANALYTICS_START_DATE:-$(DEMO_START)} \
+	@CHAT_ANALYTICS_START_DATE=$${CHAT_ANALYTICS_START_DATE:-$(DEMO_START)} \
+		$(BIN)/chat-analytics generate --quiet --start $(DEMO_START) --days $(DEMO_DAYS)
+	@CHAT_ANALYTICS_START_DATE=$${CHAT_ANALYTICS_START_DATE:-$(DEMO_START)} \
 		$(BIN)/chat-analytics materialize --start $(DEMO_START) --end $(TODAY)
-	$(BIN)/chat-analytics report --days 7
+	@$(BIN)/chat-analytics report --days 7
 
 # The Conversations tab as a web page over the serving snapshot (after `make demo`).
 dashboard: install
@@ -49,10 +51,13 @@ docs: install
 	CHAT_ANALYTICS_WAREHOUSE=$${CHAT_ANALYTICS_WAREHOUSE:-$(CURDIR)/data/warehouse.duckdb} \
 		$(BIN)/dbt docs generate --project-dir dbt_project --profiles-dir dbt_project
 
+# Dagster 1.13 says `dagster dev` is superseded by `dg dev` (a package we do not install): that warning
+# is about Dagster's CLI, not this project, so it is silenced for this command only.
 dev: install
-	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/.dagster_home} && mkdir -p $$DAGSTER_HOME && \
-		{ test -f $$DAGSTER_HOME/dagster.yaml || cp orchestration/dagster.yaml $$DAGSTER_HOME/dagster.yaml; } && \
-		DAGSTER_HOME=$$DAGSTER_HOME $(BIN)/dagster dev -m orchestration.definitions
+	DAGSTER_HOME="$${DAGSTER_HOME:-$(CURDIR)/.dagster_home}" && mkdir -p "$$DAGSTER_HOME" && \
+		{ test -f "$$DAGSTER_HOME/dagster.yaml" || cp orchestration/dagster.yaml "$$DAGSTER_HOME/dagster.yaml"; } && \
+		DAGSTER_HOME="$$DAGSTER_HOME" PYTHONWARNINGS='ignore:Function `dev_command` is superseded' \
+		$(BIN)/dagster dev -m orchestration.definitions -p $(DEV_PORT)
 
 benchmark: install
 	$(BIN)/python -m benchmarks.run

@@ -248,17 +248,21 @@ def duration_s(text: str) -> float | None:
 def parse_materialize(log: Path) -> dict:
     text = log.read_text(errors="replace")
     info: dict = {"steps": {}, "arrivals": {}}
-    if m := re.search(r"^run ([0-9a-f-]{36}): (succeeded|FAILED)", text, re.M):
-        info["run_id"], info["status"] = m.group(1), m.group(2)
+    # the run of the dbt step (a range is a raw run, then a run of everything downstream)
+    if m := re.search(r" - ([0-9a-f-]{36}) - \d+ - chat_analytics_dbt - STEP_START", text):
+        info["run_id"] = m.group(1)
+    if m := re.search(r"^(done in|failed after) ", text, re.M):
+        info["status"] = "succeeded" if m.group(1) == "done in" else "FAILED"
     for m in re.finditer(r'Finished execution of step "([^"]+)" in (\S+?)\.\s*$', text, re.M):
         info["steps"][m.group(1)] = duration_s(m.group(2))
-    for m in re.finditer(r"^(\d{4}-\d{2}-\d{2})\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*$", text, re.M):
+    for m in re.finditer(
+        r" - raw (\d{4}-\d{2}-\d{2}): (\d+) lines, (\d+) valid, (\d+) quarantined, (\d+) duplicates", text
+    ):
         info["arrivals"][m.group(1)] = {
-            "files": int(m.group(2)),
-            "lines": int(m.group(3)),
-            "valid": int(m.group(4)),
-            "quarantined": int(m.group(5)),
-            "duplicates": int(m.group(6)),
+            "lines": int(m.group(2)),
+            "valid": int(m.group(3)),
+            "quarantined": int(m.group(4)),
+            "duplicates": int(m.group(5)),
         }
     # second-precision timestamps of Dagster's log around the dbt step
     marks = {}
@@ -479,7 +483,8 @@ class Benchmark:
         self.args.output.write_text(render(self.results, self.steps))
 
     def cli(self, *argv: str) -> list[str]:
-        return [str(CLI), *argv]
+        # materialize writes Dagster's and dbt's logs to a file; --verbose also prints them, for parse_materialize
+        return [str(CLI), *argv, *(["--verbose"] if argv[:1] == ("materialize",) else [])]
 
     # -- sizes --------------------------------------------------------------------------------------
 

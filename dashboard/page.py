@@ -66,7 +66,7 @@ def render() -> None:
     lang = language(st.session_state.get("lang") or st.query_params.get("lang"))
     try:
         settings = Settings.from_env()
-        serving = ServingConfig.from_env(settings)
+        serving = ServingConfig(serving_dir=settings.serving_path)
     except ConfigError as exc:
         st.title(text("page_title", lang))
         st.error(text("bad_configuration", lang, error=exc))

@@ -7,10 +7,10 @@ from pathlib import Path
 import dagster as dg
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
+from orchestration.config import Settings
+from orchestration.names import SCHEDULE, SENSOR
 from orchestration.raw_events import partition_files
-from orchestration.resources import ChatAnalyticsResource
 
-DEFAULT_SCHEDULE_CRON = "0 2 * * *"
 SENSOR_INTERVAL_SECONDS = 300
 
 
@@ -41,10 +41,13 @@ def changed_partitions(previous: dict[str, str], current: dict[str, str]) -> lis
     return sorted(key for key, value in current.items() if previous.get(key) != value)
 
 
-def build_daily_schedule(
-    job: UnresolvedAssetJobDefinition, cron: str, timezone: str
-) -> dg.ScheduleDefinition:
-    @dg.schedule(job=job, cron_schedule=cron, execution_timezone=timezone, name="daily_arrivals")
+def build_daily_schedule(job: UnresolvedAssetJobDefinition, settings: Settings) -> dg.ScheduleDefinition:
+    @dg.schedule(
+        job=job,
+        cron_schedule=settings.schedule_cron,
+        execution_timezone=settings.schedule_zone,
+        name=SCHEDULE,
+    )
     def daily_arrivals(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
         scheduled = context.scheduled_execution_time or datetime.now(UTC)
         key = previous_arrival_date(scheduled).isoformat()
@@ -53,12 +56,11 @@ def build_daily_schedule(
     return daily_arrivals
 
 
-def build_landing_sensor(job: UnresolvedAssetJobDefinition, start_date: date) -> dg.SensorDefinition:
-    @dg.sensor(job=job, minimum_interval_seconds=SENSOR_INTERVAL_SECONDS, name="landing_folders")
-    def landing_folders(context: dg.SensorEvaluationContext, chat_analytics: ChatAnalyticsResource):
-        settings = chat_analytics.settings()
+def build_landing_sensor(job: UnresolvedAssetJobDefinition, settings: Settings) -> dg.SensorDefinition:
+    @dg.sensor(job=job, minimum_interval_seconds=SENSOR_INTERVAL_SECONDS, name=SENSOR)
+    def landing_folders(context: dg.SensorEvaluationContext):
         today = datetime.now(UTC).date()
-        current = folder_fingerprints(settings.landing_dir, start_date, today)
+        current = folder_fingerprints(settings.landing_dir, settings.start_date, today)
         previous = json.loads(context.cursor) if context.cursor else {}
         changed = changed_partitions(previous, current)
         context.update_cursor(json.dumps(current))

@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     generate = commands.add_parser("generate", help="write realistic sample events into the landing zone")
     add_generate_arguments(generate)
+    generate.add_argument("--quiet", action="store_true", help="print nothing when done")
 
     materialize = commands.add_parser(
         "materialize", help="load arrival dates D1..D2 and rebuild everything downstream through Dagster"
@@ -50,6 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
     materialize.add_argument("--start", type=_date_arg, required=True, help="first arrival date, YYYY-MM-DD")
     materialize.add_argument("--end", type=_date_arg, required=True, help="last arrival date, YYYY-MM-DD")
     materialize.add_argument("--full-refresh", action="store_true", help="rebuild every dbt model from raw")
+    materialize.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show Dagster's and dbt's logs live (they always go to the log file)",
+    )
 
     report = commands.add_parser("report", help="print the tab's headline numbers and charts")
     report.add_argument("--days", type=int, default=7, help="number of local days (default 7)")
@@ -77,8 +83,8 @@ def _port_arg(value: str) -> int:
     return port
 
 
-def run_materialize(settings: Settings, start: date, end: date, full_refresh: bool) -> int:
-    from orchestration.runner import materialize_range
+def run_materialize(settings: Settings, start: date, end: date, full_refresh: bool, verbose: bool) -> int:
+    from orchestration.console import materialize_with_progress
 
     if start > end:
         raise UsageError(f"--start {start} is after --end {end}")
@@ -92,7 +98,11 @@ def run_materialize(settings: Settings, start: date, end: date, full_refresh: bo
         raise UsageError(
             f"the landing directory {settings.landing_dir} does not exist (CHAT_ANALYTICS_LANDING_DIR)"
         )
-    return 0 if materialize_range(settings, start, end, full_refresh=full_refresh, echo=print) else 1
+    return (
+        0
+        if materialize_with_progress(settings, start, end, full_refresh=full_refresh, verbose=verbose)
+        else 1
+    )
 
 
 def run_report(
@@ -149,7 +159,8 @@ def run_dashboard(settings: Settings, port: int, host: str) -> int:
     """
     from orchestration.serving import ServingConfig
 
-    serving = ServingConfig.from_env(settings)  # a bad setting stops here, before the server starts
+    # readers need only where the snapshot is (never the pseudonymization key)
+    serving = ServingConfig(serving_dir=settings.serving_path)
     if not serving.serving_file.exists():
         print(
             f"chat-analytics: note: no serving snapshot at {serving.serving_file} yet; the page says what "
@@ -175,10 +186,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             config = config_from_args(args, default_landing_dir=settings.landing_dir)
             summary = generate(config)
-            print(summary)
+            if not args.quiet:
+                print(summary)
             return 0
         if args.command == "materialize":
-            return run_materialize(settings, args.start, args.end, args.full_refresh)
+            return run_materialize(settings, args.start, args.end, args.full_refresh, args.verbose)
         if args.command == "dashboard":
             return run_dashboard(settings, args.port, args.host)
         return run_report(settings, args.days, args.end, args.channel, args.hours)

@@ -1,7 +1,10 @@
-"""Settings from the environment (SPEC §5), validated before any of them reaches SQL or dbt."""
+"""Settings from the environment, read once at the edge (CLI, code location) and validated before any
+of them reaches SQL or dbt. Everything downstream receives the `Settings` object, never the environment.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Mapping
@@ -24,6 +27,13 @@ ENV_HANDOVER_TIMEOUT = "CHAT_ANALYTICS_HANDOVER_TIMEOUT_HOURS"
 ENV_START_DATE = "CHAT_ANALYTICS_START_DATE"
 ENV_QUARANTINE_THRESHOLD = "CHAT_ANALYTICS_MAX_QUARANTINE_SHARE"
 ENV_MEMORY_LIMIT = "CHAT_ANALYTICS_DUCKDB_MEMORY_LIMIT"
+ENV_SERVING_DIR = "CHAT_ANALYTICS_SERVING_DIR"
+ENV_PSEUDONYMIZE = "CHAT_ANALYTICS_PSEUDONYMIZE_CUSTOMERS"
+# Read by Dagster (an `EnvVar` of the serving resource) when a run starts: the secret is never part of
+# the settings, the definitions or their display in the UI. The settings only check that it is set.
+ENV_PSEUDONYMIZATION_KEY = "CHAT_ANALYTICS_PSEUDONYMIZATION_KEY"
+ENV_SCHEDULE_CRON = "CHAT_ANALYTICS_SCHEDULE_CRON"
+ENV_SCHEDULE_TIMEZONE = "CHAT_ANALYTICS_SCHEDULE_TIMEZONE"
 # DuckDB's own default is 80% of RAM; dbt's builds spill to disk past this instead (issue 4: < 6 GiB).
 DEFAULT_MEMORY_LIMIT = "4GB"
 
@@ -32,6 +42,14 @@ _NOT_ZONES = frozenset({"localtime", "posixrules", "Factory"})
 MAX_INACTIVITY_MINUTES = 525_600  # a year; dbt's guard accepts at most six digits
 MAX_HANDOVER_TIMEOUT_HOURS = 8784  # a leap year; dbt's guard accepts the same
 DEFAULT_HANDOVER_TIMEOUT_HOURS = 24.0
+DEFAULT_TIMEZONE = "UTC"
+DEFAULT_INACTIVITY_MINUTES = 10
+DEFAULT_MAX_QUARANTINE_SHARE = 0.01
+DEFAULT_SCHEDULE_CRON = "0 2 * * *"
+SERVING_FILE = "chat_analytics.duckdb"
+MIN_KEY_LENGTH = 16
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"", "0", "false", "no", "off"}
 
 
 class ConfigError(ValueError):
@@ -123,6 +141,51 @@ def validate_memory_limit(value: str) -> str:
     return text
 
 
+def parse_flag(value: str, variable: str) -> bool:
+    text = value.strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ConfigError(f"{variable} must be 1 or 0 (true/false, yes/no, on/off), got {value!r}")
+
+
+def validate_serving_dir(value: str, warehouse: Path) -> Path:
+    if not value.strip():
+        raise ConfigError(f"the serving directory is empty ({ENV_SERVING_DIR})")
+    if "\x00" in value:
+        raise ConfigError(f"the serving directory contains a NUL character ({ENV_SERVING_DIR})")
+    path = Path(value).expanduser().resolve()
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"the serving directory {path} is a file, not a directory ({ENV_SERVING_DIR})")
+    if path / SERVING_FILE == warehouse or path == warehouse:
+        raise ConfigError(
+            f"the serving directory {path} would overwrite the warehouse {warehouse}: "
+            f"choose another {ENV_SERVING_DIR}"
+        )
+    return path
+
+
+def validate_pseudonymization_key(key: str | bytes | None) -> None:
+    """The key must be there and long; its value is never part of a message."""
+    if key is None or len(key) < MIN_KEY_LENGTH:
+        raise ConfigError(
+            f"{ENV_PSEUDONYMIZE} is on but {ENV_PSEUDONYMIZATION_KEY} is missing or shorter than "
+            f"{MIN_KEY_LENGTH} characters: set it to a long random secret (e.g. `openssl rand -hex 32`)"
+        )
+
+
+def validate_cron(value: str) -> str:
+    from dagster._utils.schedules import is_valid_cron_string
+
+    text = value.strip()
+    if not is_valid_cron_string(text):
+        raise ConfigError(
+            f"the schedule must be a cron expression such as '0 2 * * *', got {value!r} ({ENV_SCHEDULE_CRON})"
+        )
+    return text
+
+
 def _absolute_path(value: str, what: str) -> Path:
     if not value.strip():
         raise ConfigError(f"{what} is empty")
@@ -133,46 +196,87 @@ def _absolute_path(value: str, what: str) -> Path:
 
 @dataclass(frozen=True)
 class Settings:
+    """Every setting of a run; built by `from_env` at the edge, or directly by tests and benchmarks."""
+
     landing_dir: Path
     warehouse: Path
-    timezone: str = "UTC"
-    inactivity_minutes: int = 10
+    timezone: str = DEFAULT_TIMEZONE
+    inactivity_minutes: int = DEFAULT_INACTIVITY_MINUTES
     handover_timeout_hours: float = DEFAULT_HANDOVER_TIMEOUT_HOURS
     start_date: date = DEFAULT_START_DATE
-    max_quarantine_share: float = 0.01
+    max_quarantine_share: float = DEFAULT_MAX_QUARANTINE_SHARE
     duckdb_memory_limit: str = DEFAULT_MEMORY_LIMIT
+    # None: `serving/` beside the warehouse (see `serving_path`).
+    serving_dir: Path | None = None
+    pseudonymize_customers: bool = False
+    schedule_cron: str = DEFAULT_SCHEDULE_CRON
+    # None: the reporting time zone.
+    schedule_timezone: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
-        inactivity_minutes = validate_inactivity(env.get(ENV_INACTIVITY, "10"))
+        inactivity_minutes = validate_inactivity(env.get(ENV_INACTIVITY, str(DEFAULT_INACTIVITY_MINUTES)))
+        warehouse = _absolute_path(
+            env.get(ENV_WAREHOUSE, str(DEFAULT_DATA_DIR / "warehouse.duckdb")), ENV_WAREHOUSE
+        )
+        timezone = validate_timezone(env.get(ENV_TIMEZONE, DEFAULT_TIMEZONE))
+        pseudonymize = parse_flag(env.get(ENV_PSEUDONYMIZE, ""), ENV_PSEUDONYMIZE)
+        if pseudonymize:
+            validate_pseudonymization_key(env.get(ENV_PSEUDONYMIZATION_KEY))
         return cls(
             landing_dir=_absolute_path(
                 env.get(ENV_LANDING_DIR, str(DEFAULT_DATA_DIR / "landing")), ENV_LANDING_DIR
             ),
-            warehouse=_absolute_path(
-                env.get(ENV_WAREHOUSE, str(DEFAULT_DATA_DIR / "warehouse.duckdb")), ENV_WAREHOUSE
-            ),
-            timezone=validate_timezone(env.get(ENV_TIMEZONE, "UTC")),
+            warehouse=warehouse,
+            timezone=timezone,
             inactivity_minutes=inactivity_minutes,
             handover_timeout_hours=validate_handover_timeout(
                 env.get(ENV_HANDOVER_TIMEOUT, "24"), inactivity_minutes
             ),
             start_date=parse_date(env.get(ENV_START_DATE, DEFAULT_START_DATE.isoformat()), ENV_START_DATE),
-            max_quarantine_share=validate_share(env.get(ENV_QUARANTINE_THRESHOLD, "0.01")),
+            max_quarantine_share=validate_share(
+                env.get(ENV_QUARANTINE_THRESHOLD, str(DEFAULT_MAX_QUARANTINE_SHARE))
+            ),
             duckdb_memory_limit=validate_memory_limit(env.get(ENV_MEMORY_LIMIT, DEFAULT_MEMORY_LIMIT)),
+            serving_dir=(
+                validate_serving_dir(env[ENV_SERVING_DIR], warehouse) if ENV_SERVING_DIR in env else None
+            ),
+            pseudonymize_customers=pseudonymize,
+            schedule_cron=validate_cron(env.get(ENV_SCHEDULE_CRON, DEFAULT_SCHEDULE_CRON)),
+            schedule_timezone=(
+                validate_timezone(env[ENV_SCHEDULE_TIMEZONE]) if ENV_SCHEDULE_TIMEZONE in env else None
+            ),
         )
 
     @property
     def handover_timeout_seconds(self) -> int:
         return int(Decimal(repr(self.handover_timeout_hours)) * 3600)
 
-    def dbt_env(self) -> dict[str, str]:
-        """Environment variables dbt's profile and project vars read (all absolute, all validated)."""
+    @property
+    def serving_path(self) -> Path:
+        """Where the serving snapshot is published: `serving_dir`, or `serving/` beside the warehouse."""
+        return validate_serving_dir(
+            str(self.serving_dir or self.warehouse.parent / "serving"), self.warehouse
+        )
+
+    @property
+    def schedule_zone(self) -> str:
+        return self.schedule_timezone or self.timezone
+
+    def dbt_vars(self) -> dict[str, str | int]:
+        """The project vars (and profile values) of a dbt invocation, all validated.
+
+        Passed as `--vars` on dbt's command line, the same at parse and at run time so that dbt's partial
+        parsing stays valid (decision O12); a plain dbt run reads the same values from the environment.
+        """
         return {
-            ENV_WAREHOUSE: str(self.warehouse),
-            ENV_TIMEZONE: self.timezone,
-            ENV_INACTIVITY: str(self.inactivity_minutes),
-            ENV_HANDOVER_TIMEOUT: f"{self.handover_timeout_hours:f}".rstrip("0").rstrip("."),
-            ENV_MEMORY_LIMIT: self.duckdb_memory_limit,
+            "warehouse": str(self.warehouse),
+            "duckdb_memory_limit": self.duckdb_memory_limit,
+            "reporting_timezone": self.timezone,
+            "conversation_inactivity_minutes": self.inactivity_minutes,
+            "handover_timeout_hours": f"{self.handover_timeout_hours:f}".rstrip("0").rstrip("."),
         }
+
+    def dbt_vars_args(self) -> list[str]:
+        return ["--vars", json.dumps(self.dbt_vars(), sort_keys=True)]

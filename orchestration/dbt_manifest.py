@@ -5,14 +5,15 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from orchestration.config import DBT_PROJECT_DIR, PROJECT_ROOT, Settings
 
-MANIFEST_PATH = DBT_PROJECT_DIR / "target" / "manifest.json"
+# Its own folder: a plain `dbt ls` or `dbt build` in dbt_project/ writes target/manifest.json.
+MANIFEST_PATH = DBT_PROJECT_DIR / "target" / "dagster" / "manifest.json"
 PARTIAL_PARSE_NAME = "partial_parse.msgpack"
+# Where dagster-dbt looks for it (it copies it into each run's target folder).
+PARTIAL_PARSE_PATH = DBT_PROJECT_DIR / "target" / PARTIAL_PARSE_NAME
 _DBT_SOURCES = (
     DBT_PROJECT_DIR,
     PROJECT_ROOT / "models",
@@ -24,21 +25,6 @@ _IGNORED_DIRS = {"target", "logs", "dbt_packages"}
 
 class DbtParseError(RuntimeError):
     """dbt could not parse the project."""
-
-
-@contextmanager
-def dbt_environment(settings: Settings) -> Iterator[None]:
-    """Expose the validated settings to dbt's profile and vars for the duration of a dbt call."""
-    saved = {key: os.environ.get(key) for key in settings.dbt_env()}
-    os.environ.update(settings.dbt_env())
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def _newest_source_mtime() -> float:
@@ -59,21 +45,22 @@ def parse_project(settings: Settings, target_path: Path) -> None:
     """`dbt parse` of the project into `target_path` (manifest.json, partial_parse.msgpack, logs)."""
     from dbt.cli.main import dbtRunner
 
-    with dbt_environment(settings):
-        result = dbtRunner().invoke(
-            [
-                "parse",
-                "--quiet",
-                "--project-dir",
-                str(DBT_PROJECT_DIR),
-                "--profiles-dir",
-                str(DBT_PROJECT_DIR),
-                "--target-path",
-                str(target_path),
-                "--log-path",
-                str(target_path),
-            ]
-        )
+    # The same --vars as the runs' (decision O12): a run then re-parses only the files that changed.
+    result = dbtRunner().invoke(
+        [
+            "parse",
+            "--quiet",
+            *settings.dbt_vars_args(),
+            "--project-dir",
+            str(DBT_PROJECT_DIR),
+            "--profiles-dir",
+            str(DBT_PROJECT_DIR),
+            "--target-path",
+            str(target_path),
+            "--log-path",
+            str(target_path),
+        ]
+    )
     if not result.success:
         raise DbtParseError(f"dbt could not parse {DBT_PROJECT_DIR}: {result.exception}")
 
@@ -90,7 +77,7 @@ def prepare_manifest(settings: Settings, *, force: bool = False) -> Path:
         # Concurrent processes may parse at once; the rename keeps every reader on a whole file.
         # partial_parse.msgpack goes first: dagster-dbt copies it into each run's target folder,
         # so a run re-parses only what changed since this parse instead of the whole project.
-        os.replace(Path(tmp) / PARTIAL_PARSE_NAME, MANIFEST_PATH.parent / PARTIAL_PARSE_NAME)
+        os.replace(Path(tmp) / PARTIAL_PARSE_NAME, PARTIAL_PARSE_PATH)
         os.utime(Path(tmp) / "manifest.json", (sources_mtime, sources_mtime))
         os.replace(Path(tmp) / "manifest.json", MANIFEST_PATH)
         shutil.rmtree(tmp, ignore_errors=True)
@@ -106,6 +93,6 @@ def keep_partial_parse(run_target_path: Path) -> None:
     """
     produced = run_target_path / PARTIAL_PARSE_NAME
     if produced.exists():
-        staged = MANIFEST_PATH.parent / f".{PARTIAL_PARSE_NAME}.{os.getpid()}"
+        staged = PARTIAL_PARSE_PATH.with_name(f".{PARTIAL_PARSE_NAME}.{os.getpid()}")
         shutil.copyfile(produced, staged)
-        os.replace(staged, MANIFEST_PATH.parent / PARTIAL_PARSE_NAME)
+        os.replace(staged, PARTIAL_PARSE_PATH)

@@ -30,7 +30,8 @@ def expected_fingerprint(settings: Settings, manifest: Mapping[str, Any]) -> str
     checksums = ",".join(
         f"{unique_id}={node['checksum']['checksum']}"
         for unique_id, node in sorted(manifest.get("nodes", {}).items())
-        if node.get("resource_type") == "model"
+        # the seeds too: a changed label or outcome order changes the marts (seeds/*.csv)
+        if node.get("resource_type") in ("model", "seed")
     )
     return (
         f"timezone={settings.timezone};inactivity_minutes={settings.inactivity_minutes}"

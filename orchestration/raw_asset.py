@@ -1,24 +1,55 @@
-"""The Dagster asset `raw_chat_events`: one arrival-date partition per landing folder."""
+"""The Dagster asset `raw_chat_events`: one arrival-date partition per landing folder.
 
-from collections.abc import Sequence
-from datetime import date
+A backfill runs every selected partition in one run (single-run backfill policy). Most dates of a long
+backfill have no folder (a quiet day, a purged landing zone): those cost no warehouse access, no query
+and no log line of their own; the landing zone is listed once per run.
+"""
+
+import warnings
+from collections.abc import Iterable, Sequence
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
+from orchestration.config import Settings
+from orchestration.names import LANDING_CHECK, QUARANTINE_CHECK, RAW_ASSET, RAW_GROUP, WAREHOUSE_POOL
+from orchestration.partitions import partition_dates
+from orchestration.progress import RunProgress
 from orchestration.raw_events import LoadResult, load_partition
-from orchestration.resources import ChatAnalyticsResource
+from orchestration.resources import WarehouseResource
+from orchestration.warehouse import ensure_raw_schema
 
-RAW_ASSET_KEY = dg.AssetKey("raw_chat_events")
-QUARANTINE_CHECK = "quarantined_share_within_threshold"
-LANDING_CHECK = "landing_folder_present"
-WAREHOUSE_POOL = "duckdb_warehouse"
+RAW_ASSET_KEY = dg.AssetKey(RAW_ASSET)
+# Metadata is copied onto the materialization of every partition of the run: keep it small.
+MAX_LISTED_RANGES = 10
+
+
+def date_ranges(dates: Iterable[date]) -> list[tuple[date, date]]:
+    """Consecutive dates merged into (first, last) ranges, in order."""
+    ranges: list[tuple[date, date]] = []
+    for day in sorted(dates):
+        if ranges and day == ranges[-1][1] + timedelta(days=1):
+            ranges[-1] = (ranges[-1][0], day)
+        else:
+            ranges.append((day, day))
+    return ranges
+
+
+def format_ranges(dates: Iterable[date], limit: int = MAX_LISTED_RANGES) -> str:
+    """'2026-03-01..2026-03-04, 2026-03-07' (at most `limit` ranges, then how many more)."""
+    ranges = date_ranges(dates)
+    shown = [f"{a}..{b}" if a != b else f"{a}" for a, b in ranges[:limit]]
+    if len(ranges) > limit:
+        shown.append(f"and {len(ranges) - limit} more ranges")
+    return ", ".join(shown) or "none"
 
 
 def summarize_loads(
     results: Sequence[LoadResult], max_share: float
-) -> tuple[dict, list[dg.AssetCheckResult]]:
+) -> tuple[dict[str, Any], list[dg.AssetCheckResult]]:
     """Metadata and check results of one run's loads (one or many partitions)."""
-    lines = sum(r.lines_read for r in results)
     quarantined = sum(r.quarantined_rows for r in results)
     reasons: dict[str, int] = {}
     for r in results:
@@ -26,12 +57,14 @@ def summarize_loads(
             reasons[reason] = reasons.get(reason, 0) + n
     over = [r for r in results if r.quarantined_share > max_share]
     missing = [r for r in results if not r.folder_exists]
+    present = [r for r in results if r.folder_exists]
     metadata = {
         "partitions": len(results),
+        "partitions_without_folder": len(missing),
         # files identical to their last load, so not rewritten (decision O10)
         "unchanged_partitions": sum(r.unchanged for r in results),
         "files_read": sum(len(r.files) for r in results),
-        "lines_read": lines,
+        "lines_read": sum(r.lines_read for r in results),
         "valid_rows": sum(r.valid_rows for r in results),
         "quarantined_rows": quarantined,
         "duplicate_rows": sum(r.duplicate_rows for r in results),
@@ -42,7 +75,12 @@ def summarize_loads(
             + "\n".join(
                 f"| {r.arrival_date} | {len(r.files)} | {r.lines_read} | {r.valid_rows} | "
                 f"{r.quarantined_rows} | {r.duplicate_rows} | {'no (unchanged)' if r.unchanged else 'yes'} |"
-                for r in results
+                for r in present
+            )
+            + (
+                f"\n\nNo folder (nothing loaded): {format_ranges(r.arrival_date for r in missing)}"
+                if missing
+                else ""
             )
         ),
     }
@@ -61,7 +99,11 @@ def summarize_loads(
             check_name=LANDING_CHECK,
             passed=not missing,
             severity=dg.AssetCheckSeverity.WARN,
-            metadata={"missing_folders": ", ".join(str(r.folder) for r in missing) or "none"},
+            metadata={
+                "missing_folders": len(missing),
+                "missing_arrival_dates": format_ranges(r.arrival_date for r in missing),
+                "landing_dir": dg.MetadataValue.path(str(missing[0].folder.parent)) if missing else "",
+            },
         ),
     ]
     return metadata, checks
@@ -72,60 +114,102 @@ class RawLoadConfig(dg.Config):
     force_reload: bool = False
 
 
+def arrival_folders(landing_dir: Path) -> set[str]:
+    """Names of the landing zone's folders: one listing for a whole run, not a lookup per date."""
+    if not landing_dir.is_dir():
+        return set()
+    return {path.name for path in landing_dir.iterdir() if path.is_dir()}
+
+
+def absent_partition(landing_dir: Path, arrival_date: date) -> LoadResult:
+    """What loading a date without a folder gives (decision O1), without touching the warehouse."""
+    folder = landing_dir / arrival_date.isoformat()
+    return LoadResult(arrival_date=arrival_date, folder=folder, folder_exists=False, load_id="")
+
+
 def load_range(
-    resource: ChatAnalyticsResource,
+    warehouse: WarehouseResource,
+    landing_dir: Path,
     dates: Sequence[date],
-    log: dg.DagsterLogManager | None = None,
     *,
     force: bool = False,
+    progress: RunProgress | None = None,
+    log: dg.DagsterLogManager | None = None,
 ) -> list[LoadResult]:
-    settings = resource.settings()
+    progress = progress or RunProgress()
+    progress.raw_started(len(dates))
+    # The raw tables exist after every run, so that dbt finds its sources even when nothing was loaded.
+    with warehouse.open() as con:
+        ensure_raw_schema(con)
+    folders = arrival_folders(landing_dir)
     results = []
     for arrival_date in dates:
-        result = load_partition(
-            settings.warehouse,
-            settings.landing_dir,
-            arrival_date,
-            lock_timeout_seconds=resource.lock_timeout_seconds,
-            force=force,
-        )
-        if log is not None:
-            log.info(
-                f"raw {arrival_date}: {result.lines_read} lines, {result.valid_rows} valid, "
-                f"{result.quarantined_rows} quarantined, {result.duplicate_rows} duplicates"
-                + ("" if result.folder_exists else f" (no folder {result.folder})")
-                + (" (files unchanged since their last load: not reloaded)" if result.unchanged else "")
+        if arrival_date.isoformat() not in folders:
+            result = absent_partition(landing_dir, arrival_date)
+        else:
+            result = load_partition(
+                warehouse.file,
+                landing_dir,
+                arrival_date,
+                lock_timeout_seconds=warehouse.lock_timeout_seconds,
+                force=force,
             )
+            if log is not None:
+                log.info(
+                    f"raw {arrival_date}: {result.lines_read} lines, {result.valid_rows} valid, "
+                    f"{result.quarantined_rows} quarantined, {result.duplicate_rows} duplicates"
+                    + (" (files unchanged since their last load: not reloaded)" if result.unchanged else "")
+                )
+        progress.raw_partition(result)
         results.append(result)
+    missing = [r.arrival_date for r in results if not r.folder_exists]
+    if missing and log is not None:
+        log.info(f"raw: no folder in {landing_dir} for {len(missing)} dates: {format_ranges(missing)}")
+    progress.raw_finished(results)
     return results
 
 
-def build_raw_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
-    @dg.asset(
-        key=RAW_ASSET_KEY,
-        group_name="raw",
-        partitions_def=partitions_def,
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        pool=WAREHOUSE_POOL,
-        kinds={"duckdb", "python"},
-        description=(
-            "Chat events of the landing zone, one daily partition per arrival folder: valid events in "
-            "raw.chat_events (duplicates kept and flagged), unusable lines in raw.quarantined_events."
-        ),
-        check_specs=[
-            dg.AssetCheckSpec(
-                QUARANTINE_CHECK, asset=RAW_ASSET_KEY, description="Quarantined share per partition"
+def build_raw_asset(settings: Settings, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    # Dagster 1.13 marks the `backfill_policy` parameter as beta; the warning is about Dagster's API and
+    # says nothing of this code, so it is silenced here only.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=dg.BetaWarning, message=".*backfill_policy")
+
+        @dg.asset(
+            key=RAW_ASSET_KEY,
+            group_name=RAW_GROUP,
+            partitions_def=partitions_def,
+            backfill_policy=dg.BackfillPolicy.single_run(),
+            pool=WAREHOUSE_POOL,
+            kinds={"duckdb", "python"},
+            description=(
+                "Chat events of the landing zone, one daily partition per arrival folder: valid events in "
+                "raw.chat_events (duplicates kept and flagged), unusable lines in raw.quarantined_events."
             ),
-            dg.AssetCheckSpec(LANDING_CHECK, asset=RAW_ASSET_KEY, description="The arrival folder exists"),
-        ],
-    )
-    def raw_chat_events(
-        context: dg.AssetExecutionContext, config: RawLoadConfig, chat_analytics: ChatAnalyticsResource
-    ) -> dg.MaterializeResult:
-        keys = context.partition_keys
-        dates = sorted(date.fromisoformat(k) for k in keys)
-        results = load_range(chat_analytics, dates, context.log, force=config.force_reload)
-        metadata, checks = summarize_loads(results, chat_analytics.settings().max_quarantine_share)
-        return dg.MaterializeResult(metadata=metadata, check_results=checks)
+            check_specs=[
+                dg.AssetCheckSpec(
+                    QUARANTINE_CHECK, asset=RAW_ASSET_KEY, description="Quarantined share per partition"
+                ),
+                dg.AssetCheckSpec(
+                    LANDING_CHECK, asset=RAW_ASSET_KEY, description="The arrival folder exists"
+                ),
+            ],
+        )
+        def raw_chat_events(
+            context: dg.AssetExecutionContext,
+            config: RawLoadConfig,
+            warehouse: WarehouseResource,
+            progress: dg.ResourceParam[RunProgress],
+        ) -> dg.MaterializeResult:
+            results = load_range(
+                warehouse,
+                settings.landing_dir,
+                partition_dates(context.partition_keys),
+                force=config.force_reload,
+                progress=progress,
+                log=context.log,
+            )
+            metadata, checks = summarize_loads(results, settings.max_quarantine_share)
+            return dg.MaterializeResult(metadata=metadata, check_results=checks)
 
     return raw_chat_events

@@ -38,7 +38,7 @@ def build_report(
     serving: ServingConfig | None = None,
 ) -> Tab:
     """The tab for the local days `first`..`last`, read from the serving snapshot."""
-    serving = serving or ServingConfig.from_env(settings)
+    serving = serving or ServingConfig(serving_dir=settings.serving_path)
     flt = TabFilter(first=first, last=last, channels=tuple(channels or ()), hours=hours)
     return tab_for(serving.serving_file, flt, settings.timezone)
 

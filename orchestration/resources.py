@@ -1,60 +1,81 @@
-"""The one Dagster resource: where the landing zone and warehouse are, and the metric settings."""
+"""The Dagster resources, built once from the settings: the warehouse, dbt, the serving snapshot and the
+progress display. Assets receive them; none of them reads the environment but the pseudonymization key,
+which Dagster resolves from `EnvVar` when a run starts (so the secret never appears in the definitions).
+"""
 
 from __future__ import annotations
 
-from datetime import date
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
+import duckdb
+from dagster_dbt import DbtCliResource
 
-from orchestration.config import (
-    Settings,
-    parse_date,
-    validate_handover_timeout,
-    validate_inactivity,
-    validate_memory_limit,
-    validate_share,
-    validate_timezone,
-)
+from orchestration.config import DBT_PROJECT_DIR, ENV_PSEUDONYMIZATION_KEY, Settings
+from orchestration.names import DBT_RESOURCE, PROGRESS_RESOURCE, SERVING_RESOURCE, WAREHOUSE_RESOURCE
+from orchestration.progress import RunProgress
+from orchestration.serving import ServingConfig
+from orchestration.warehouse import open_warehouse
+
+# The dbt installed beside this interpreter, so runs work without the venv on PATH.
+DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
 
 
-class ChatAnalyticsResource(dg.ConfigurableResource):
-    """Paths and metric settings; validated when a run starts, before anything touches the warehouse."""
+class WarehouseResource(dg.ConfigurableResource):
+    """The DuckDB warehouse file; connections wait up to `lock_timeout_seconds` for another writer."""
 
-    landing_dir: str
-    warehouse: str
-    timezone: str = "UTC"
-    inactivity_minutes: int = 10
-    handover_timeout_hours: float = 24.0
-    start_date: str = "2026-01-01"
-    max_quarantine_share: float = 0.01
-    duckdb_memory_limit: str = "4GB"
+    path: str
     lock_timeout_seconds: float = 60.0
 
-    @classmethod
-    def from_settings(cls, settings: Settings, lock_timeout_seconds: float = 60.0) -> ChatAnalyticsResource:
-        return cls(
-            landing_dir=str(settings.landing_dir),
-            warehouse=str(settings.warehouse),
-            timezone=settings.timezone,
-            inactivity_minutes=settings.inactivity_minutes,
-            handover_timeout_hours=settings.handover_timeout_hours,
-            start_date=settings.start_date.isoformat(),
-            max_quarantine_share=settings.max_quarantine_share,
-            duckdb_memory_limit=settings.duckdb_memory_limit,
-            lock_timeout_seconds=lock_timeout_seconds,
+    @property
+    def file(self) -> Path:
+        return Path(self.path)
+
+    @contextmanager
+    def open(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        with open_warehouse(
+            self.file, read_only=read_only, lock_timeout_seconds=self.lock_timeout_seconds
+        ) as con:
+            yield con
+
+
+class ServingResource(dg.ConfigurableResource):
+    """Where the read-only snapshot of the marts is published, and how customer ids are shown there."""
+
+    serving_dir: str
+    pseudonymize_customers: bool = False
+    # An `EnvVar` when pseudonymizing: Dagster reads it at run start and never displays it.
+    pseudonymization_key: str | None = None
+
+    def config(self) -> ServingConfig:
+        return ServingConfig(
+            serving_dir=Path(self.serving_dir),
+            pseudonymize_customers=self.pseudonymize_customers,
+            pseudonymization_key=self.pseudonymization_key.encode() if self.pseudonymization_key else None,
         )
 
-    def settings(self) -> Settings:
-        start: date = parse_date(self.start_date, "start_date")
-        inactivity_minutes = validate_inactivity(self.inactivity_minutes)
-        return Settings(
-            landing_dir=Path(self.landing_dir).resolve(),
-            warehouse=Path(self.warehouse).resolve(),
-            timezone=validate_timezone(self.timezone),
-            inactivity_minutes=inactivity_minutes,
-            handover_timeout_hours=validate_handover_timeout(self.handover_timeout_hours, inactivity_minutes),
-            start_date=start,
-            max_quarantine_share=validate_share(self.max_quarantine_share),
-            duckdb_memory_limit=validate_memory_limit(self.duckdb_memory_limit),
-        )
+
+def build_resources(
+    settings: Settings, *, lock_timeout_seconds: float = 60.0, progress: RunProgress | None = None
+) -> dict[str, Any]:
+    """Every resource of the code location, from one settings object."""
+    return {
+        WAREHOUSE_RESOURCE: WarehouseResource(
+            path=str(settings.warehouse), lock_timeout_seconds=lock_timeout_seconds
+        ),
+        DBT_RESOURCE: DbtCliResource(
+            project_dir=str(DBT_PROJECT_DIR), profiles_dir=str(DBT_PROJECT_DIR), dbt_executable=DBT_EXECUTABLE
+        ),
+        SERVING_RESOURCE: ServingResource(
+            serving_dir=str(settings.serving_path),
+            pseudonymize_customers=settings.pseudonymize_customers,
+            pseudonymization_key=(
+                dg.EnvVar(ENV_PSEUDONYMIZATION_KEY) if settings.pseudonymize_customers else None
+            ),
+        ),
+        PROGRESS_RESOURCE: dg.ResourceDefinition.hardcoded_resource(progress or RunProgress()),
+    }

@@ -30,7 +30,7 @@ import re
 import shutil
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,13 +38,9 @@ from pathlib import Path
 
 import duckdb
 
-from orchestration.config import ConfigError, Settings
+from orchestration.config import ENV_PSEUDONYMIZE, SERVING_FILE, Settings, validate_pseudonymization_key
+from orchestration.names import INCREMENTAL_RUNS, RAW_LOAD_LOG
 
-ENV_SERVING_DIR = "CHAT_ANALYTICS_SERVING_DIR"
-ENV_PSEUDONYMIZE = "CHAT_ANALYTICS_PSEUDONYMIZE_CUSTOMERS"
-ENV_PSEUDONYMIZATION_KEY = "CHAT_ANALYTICS_PSEUDONYMIZATION_KEY"
-
-SERVING_FILE = "chat_analytics.duckdb"
 PARQUET_DIR = "parquet"
 CURRENT_LINK = "current"
 CURRENT_POINTER = "CURRENT"
@@ -54,12 +50,9 @@ LOCK_FILE = ".publish.lock"
 MARTS_SCHEMA = "marts"
 META_SCHEMA = "meta"
 DEFAULT_KEEP_VERSIONS = 3
-MIN_KEY_LENGTH = 16
 # Not marts: dbt's `__dbt_tmp` / `__dbt_backup` relations (left behind when dbt is killed mid-swap) and
 # any other bookkeeping table named with a double underscore (e.g. `<model>__removed`).
 _NOT_A_MART = re.compile(r"__")
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"", "0", "false", "no", "off"}
 _VERSION = re.compile(r"^\d{8}T\d{12}Z-[0-9a-f]{8}$")
 
 # Reconciliations run on the copy before it is switched in: a copy whose marts disagree with their
@@ -120,31 +113,6 @@ class PublishError(RuntimeError):
     """The snapshot could not be published; the previously published one is untouched."""
 
 
-def _parse_flag(value: str, variable: str) -> bool:
-    text = value.strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise ConfigError(f"{variable} must be 1 or 0 (true/false, yes/no, on/off), got {value!r}")
-
-
-def validate_serving_dir(value: str, warehouse: Path) -> Path:
-    if not value.strip():
-        raise ConfigError(f"the serving directory is empty ({ENV_SERVING_DIR})")
-    if "\x00" in value:
-        raise ConfigError(f"the serving directory contains a NUL character ({ENV_SERVING_DIR})")
-    path = Path(value).expanduser().resolve()
-    if path.exists() and not path.is_dir():
-        raise ConfigError(f"the serving directory {path} is a file, not a directory ({ENV_SERVING_DIR})")
-    if path / SERVING_FILE == warehouse or path == warehouse:
-        raise ConfigError(
-            f"the serving directory {path} would overwrite the warehouse {warehouse}: "
-            f"choose another {ENV_SERVING_DIR}"
-        )
-    return path
-
-
 @dataclass(frozen=True)
 class ServingConfig:
     """Where snapshots are published and whether customer ids are pseudonymized there."""
@@ -155,25 +123,16 @@ class ServingConfig:
     pseudonymization_key: bytes | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        if self.pseudonymize_customers and (
-            self.pseudonymization_key is None or len(self.pseudonymization_key) < MIN_KEY_LENGTH
-        ):
-            raise ConfigError(
-                f"{ENV_PSEUDONYMIZE} is on but {ENV_PSEUDONYMIZATION_KEY} is missing or shorter than "
-                f"{MIN_KEY_LENGTH} characters: set it to a long random secret (e.g. `openssl rand -hex 32`)"
-            )
+        if self.pseudonymize_customers:
+            validate_pseudonymization_key(self.pseudonymization_key)
 
     @classmethod
-    def from_env(cls, settings: Settings, environ: Mapping[str, str] | None = None) -> ServingConfig:
-        env = os.environ if environ is None else environ
-        default_dir = settings.warehouse.parent / "serving"
-        serving_dir = validate_serving_dir(env.get(ENV_SERVING_DIR, str(default_dir)), settings.warehouse)
-        pseudonymize = _parse_flag(env.get(ENV_PSEUDONYMIZE, ""), ENV_PSEUDONYMIZE)
-        key = env.get(ENV_PSEUDONYMIZATION_KEY)
+    def from_settings(cls, settings: Settings, key: bytes | None = None) -> ServingConfig:
+        """The settings' serving directory and flag; `key` is the secret when pseudonymizing."""
         return cls(
-            serving_dir=serving_dir,
-            pseudonymize_customers=pseudonymize,
-            pseudonymization_key=key.encode() if pseudonymize and key else None,
+            serving_dir=settings.serving_path,
+            pseudonymize_customers=settings.pseudonymize_customers,
+            pseudonymization_key=key if settings.pseudonymize_customers else None,
         )
 
     @property
@@ -352,7 +311,7 @@ def _write_metadata(
     pseudonymized: bool,
     pseudonymized_columns: list[str],
     checks: list[str],
-    dbt_run: tuple[int, str] | None,
+    dbt_run: tuple[int, str, str] | None,
 ) -> None:
     con.execute(f"create schema {META_SCHEMA}")
     con.execute(
@@ -361,12 +320,12 @@ def _write_metadata(
             version varchar, published_at timestamptz, dagster_run_id varchar,
             partition_start varchar, partition_end varchar, pseudonymized_customers boolean,
             pseudonymized_columns varchar[], consistency_checks varchar[],
-            dbt_load_seq bigint, dbt_load_id varchar
+            dbt_load_seq bigint, dbt_load_id varchar, dbt_invocation_id varchar
         )
         """
     )
     con.execute(
-        f"insert into {META_SCHEMA}.snapshot values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"insert into {META_SCHEMA}.snapshot values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             version,
             published_at,
@@ -376,7 +335,7 @@ def _write_metadata(
             pseudonymized,
             pseudonymized_columns,
             checks,
-            *(dbt_run or (None, None)),
+            *(dbt_run or (None, None, None)),
         ],
     )
     con.execute(
@@ -415,20 +374,38 @@ def _prune(parquet_dir: Path, current: str, keep: int) -> list[str]:
     return removed
 
 
-def _last_complete_dbt_run(con: duckdb.DuckDBPyConnection, catalog: str) -> tuple[int, str] | None:
-    """(load_seq, load_id) of the warehouse's last complete dbt run (its watermark), if any."""
+def _table_exists(con: duckdb.DuckDBPyConnection, catalog: str, qualified_name: str) -> bool:
+    schema, name = qualified_name.split(".")
     (exists,) = con.execute(
         "select count(*) from information_schema.tables where table_catalog = ? "
-        "and table_schema = 'intermediate' and table_name = '_incremental_runs'",
-        [catalog],
+        "and table_schema = ? and table_name = ?",
+        [catalog, schema, name],
     ).fetchone()
-    if not exists:
+    return bool(exists)
+
+
+def _last_complete_dbt_run(con: duckdb.DuckDBPyConnection, catalog: str) -> tuple[int, str, str] | None:
+    """(load_seq, load_id, dbt invocation) of the warehouse's last complete dbt run, if any.
+
+    The invocation tells two complete runs of the same loads apart (a rebuild after a change of settings).
+    """
+    if not _table_exists(con, catalog, INCREMENTAL_RUNS):
         return None
     row = con.execute(
-        f"select load_seq, load_id from {catalog}.intermediate._incremental_runs "
+        f"select load_seq, load_id, invocation_id from {catalog}.{INCREMENTAL_RUNS} "
         "where status = 'complete' order by recorded_at desc limit 1"
     ).fetchone()
-    return (int(row[0]), str(row[1])) if row else None
+    return (int(row[0]), str(row[1]), str(row[2])) if row else None
+
+
+def _loaded_arrival_range(con: duckdb.DuckDBPyConnection, catalog: str) -> tuple[str, str] | None:
+    """The first and last arrival dates the warehouse has loaded: what the snapshot covers."""
+    if not _table_exists(con, catalog, RAW_LOAD_LOG):
+        return None
+    first, last = con.execute(
+        f"select min(arrival_date), max(arrival_date) from {catalog}.{RAW_LOAD_LOG}"
+    ).fetchone()
+    return (first.isoformat(), last.isoformat()) if first else None
 
 
 def reason_to_publish(warehouse: duckdb.DuckDBPyConnection, config: ServingConfig) -> str | None:
@@ -444,15 +421,16 @@ def reason_to_publish(warehouse: duckdb.DuckDBPyConnection, config: ServingConfi
     try:
         with duckdb.connect(str(config.serving_file), read_only=True) as snapshot:
             published = snapshot.execute(
-                f"select dbt_load_seq, dbt_load_id, pseudonymized_customers from {META_SCHEMA}.snapshot"
+                f"select dbt_load_seq, dbt_load_id, dbt_invocation_id, pseudonymized_customers "
+                f"from {META_SCHEMA}.snapshot"
             ).fetchone()
     except duckdb.Error as exc:
         return f"the published snapshot cannot be read ({exc})"
     (catalog,) = warehouse.execute("select current_database()").fetchone()
     last_run = _last_complete_dbt_run(warehouse, catalog)
-    if published is None or (last_run is not None and tuple(published[:2]) != last_run):
+    if published is None or (last_run is not None and tuple(published[:3]) != last_run):
         return "the snapshot was published before the last complete dbt run"
-    if bool(published[2]) != config.pseudonymize_customers:
+    if bool(published[3]) != config.pseudonymize_customers:
         return f"{ENV_PSEUDONYMIZE} changed since the snapshot was published"
     return None
 
@@ -464,11 +442,10 @@ def current_version(config: ServingConfig) -> str | None:
 
 
 def publish_snapshot(
-    settings: Settings,
-    config: ServingConfig | None = None,
+    warehouse: Path,
+    config: ServingConfig,
     *,
     run_id: str | None = None,
-    partition_range: tuple[str, str] | None = None,
     tables: list[str] | None = None,
     keep_versions: int = DEFAULT_KEEP_VERSIONS,
     lock_timeout_seconds: float = 60.0,
@@ -476,9 +453,9 @@ def publish_snapshot(
     """Copy the warehouse's marts into a new serving snapshot and switch readers to it atomically.
 
     `tables` names the marts to publish (the serving asset passes the dbt models of the marts group);
-    by default every table of the `marts` schema but bookkeeping ones (names with `__`).
+    by default every table of the `marts` schema but bookkeeping ones (names with `__`). The snapshot
+    records the range of arrival dates the warehouse has loaded (`partition_start`, `partition_end`).
     """
-    config = config or ServingConfig.from_env(settings)
     if keep_versions < 1:
         raise ValueError(f"keep_versions must be at least 1, got {keep_versions}")
     serving_dir = config.serving_dir
@@ -496,15 +473,16 @@ def publish_snapshot(
             con = duckdb.connect(str(staging_file))
             try:
                 con.execute("set TimeZone = 'UTC'")
-                _attach_warehouse(con, settings.warehouse, lock_timeout_seconds)
+                _attach_warehouse(con, warehouse, lock_timeout_seconds)
                 try:
                     tables = _mart_tables(con, tables)
                     if not tables:
                         raise PublishError(
-                            f"the warehouse {settings.warehouse} has no {MARTS_SCHEMA} tables yet: "
+                            f"the warehouse {warehouse} has no {MARTS_SCHEMA} tables yet: "
                             "build the dbt models first"
                         )
                     dbt_run = _last_complete_dbt_run(con, "wh")
+                    partition_range = _loaded_arrival_range(con, "wh")
                     con.execute(f"create schema {MARTS_SCHEMA}")
                     for table in tables:
                         name = f"{MARTS_SCHEMA}.{_ident(table)}"
@@ -587,8 +565,3 @@ def publish_snapshot(
         pseudonymized=config.pseudonymize_customers,
         checks=checks,
     )
-
-
-def publish(settings: Settings, config: ServingConfig | None = None, **kwargs: object) -> Path:
-    """Publish a snapshot of the marts; return the path of the published DuckDB file."""
-    return publish_snapshot(settings, config, **kwargs).path  # type: ignore[arg-type]

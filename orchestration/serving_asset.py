@@ -1,18 +1,18 @@
 """The Dagster asset `serving_snapshot`: publishes the marts to readers after every successful build.
 
 It depends on every mart. When dbt fails (a model, or a test of error severity), the dbt step fails,
-Dagster skips this asset, and readers keep the last good snapshot.
+Dagster skips this asset, and readers keep the last good snapshot. When the snapshot already holds what
+the warehouse holds (dbt was not started and nothing is behind), it is not copied again.
 """
 
 import dagster as dg
 
-from orchestration.config import Settings
-from orchestration.raw_asset import WAREHOUSE_POOL
-from orchestration.resources import ChatAnalyticsResource
-from orchestration.serving import ServingConfig, publish_snapshot
+from orchestration.names import MARTS_GROUP, SERVING_ASSET, SERVING_GROUP, WAREHOUSE_POOL
+from orchestration.progress import RunProgress
+from orchestration.resources import ServingResource, WarehouseResource
+from orchestration.serving import publish_snapshot, reason_to_publish
 
-SERVING_ASSET_KEY = dg.AssetKey("serving_snapshot")
-MARTS_GROUP = "marts"
+SERVING_ASSET_KEY = dg.AssetKey(SERVING_ASSET)
 
 
 def mart_keys(dbt_assets: dg.AssetsDefinition) -> list[dg.AssetKey]:
@@ -20,24 +20,15 @@ def mart_keys(dbt_assets: dg.AssetsDefinition) -> list[dg.AssetKey]:
     return sorted((spec.key for spec in dbt_assets.specs if spec.group_name == MARTS_GROUP), key=str)
 
 
-def build_serving_asset(
-    partitions_def: dg.PartitionsDefinition,
-    dbt_assets: dg.AssetsDefinition,
-    settings: Settings | None = None,
-) -> dg.AssetsDefinition:
-    if settings is not None:
-        # Fail when the code location loads (the CLI exits with code 2), not after a whole build.
-        ServingConfig.from_env(settings)
+def build_serving_asset(dbt_assets: dg.AssetsDefinition) -> dg.AssetsDefinition:
     marts = mart_keys(dbt_assets)
     if not marts:
         raise ValueError("the dbt project has no model in the marts group: nothing to serve")
 
     @dg.asset(
         key=SERVING_ASSET_KEY,
-        group_name="serving",
+        group_name=SERVING_GROUP,
         deps=marts,
-        partitions_def=partitions_def,
-        backfill_policy=dg.BackfillPolicy.single_run(),
         pool=WAREHOUSE_POOL,
         kinds={"duckdb", "parquet"},
         description=(
@@ -47,25 +38,37 @@ def build_serving_asset(
         ),
     )
     def serving_snapshot(
-        context: dg.AssetExecutionContext, chat_analytics: ChatAnalyticsResource
+        context: dg.AssetExecutionContext,
+        warehouse: WarehouseResource,
+        serving: ServingResource,
+        progress: dg.ResourceParam[RunProgress],
     ) -> dg.MaterializeResult:
-        settings = chat_analytics.settings()
-        config = ServingConfig.from_env(settings)
-        keys = context.partition_keys
+        progress.serving_started()
+        config = serving.config()
+        with warehouse.open(read_only=True) as con:
+            reason = reason_to_publish(con, config)
+        if reason is None:
+            detail = f"the snapshot in {config.serving_dir} already holds the warehouse's marts"
+            context.log.info(f"not republished: {detail}")
+            progress.serving_finished(False, detail)
+            return dg.MaterializeResult(metadata={"published": False, "reason": detail})
         publication = publish_snapshot(
-            settings,
+            warehouse.file,
             config,
             run_id=context.run.run_id,
-            partition_range=(min(keys), max(keys)) if keys else None,
             tables=[key.path[-1] for key in marts],
-            lock_timeout_seconds=max(chat_analytics.lock_timeout_seconds, 1.0),
+            lock_timeout_seconds=max(warehouse.lock_timeout_seconds, 1.0),
         )
-        context.log.info(
-            f"published snapshot {publication.version} to {publication.path} "
-            f"({sum(publication.row_counts.values())} rows in {len(publication.row_counts)} marts)"
+        detail = (
+            f"snapshot {publication.version} of {len(publication.row_counts)} marts "
+            f"({sum(publication.row_counts.values()):,} rows) in {config.serving_dir}"
         )
+        context.log.info(f"published {detail} ({reason})")
+        progress.serving_finished(True, detail)
         return dg.MaterializeResult(
             metadata={
+                "published": True,
+                "reason": reason,
                 "version": publication.version,
                 "serving_file": dg.MetadataValue.path(str(publication.path)),
                 "parquet_dir": dg.MetadataValue.path(str(publication.parquet_dir)),

@@ -424,8 +424,8 @@ def test_publishing_waits_for_a_writer_and_never_reads_a_half_written_warehouse(
     try:
         assert holder.stdout.readline().strip() == "ready"
         with pytest.raises(PublishError, match="stayed locked"):
-            publish_snapshot(work.settings, work.serving, lock_timeout_seconds=0.5)
+            publish_snapshot(work.settings.warehouse, work.serving, lock_timeout_seconds=0.5)
         assert snapshot_version(work.serving.serving_file) == before
     finally:
         holder.communicate("")
-    assert publish_snapshot(work.settings, work.serving).version != before
+    assert publish_snapshot(work.settings.warehouse, work.serving).version != before

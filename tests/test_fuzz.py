@@ -21,9 +21,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from orchestration.config import (
+    ENV_PSEUDONYMIZE,
+    ENV_SERVING_DIR,
     ConfigError,
     Settings,
     parse_date,
+    validate_cron,
     validate_handover_timeout,
     validate_inactivity,
     validate_share,
@@ -37,9 +40,9 @@ from orchestration.raw_events import (
     SENDERS,
     load_partition,
 )
-from orchestration.serving import ENV_PSEUDONYMIZE, ENV_SERVING_DIR, ServingConfig
 
 DAY = date(2026, 3, 8)
+PATHS = {"CHAT_ANALYTICS_LANDING_DIR": "/tmp/l", "CHAT_ANALYTICS_WAREHOUSE": "/tmp/w.duckdb"}
 REASON_KINDS = {  # decisions.md R5
     "invalid_utf8",
     "empty_line",
@@ -381,13 +384,17 @@ def test_configuration_values_are_refused_or_safe(value: str) -> None:
     else:
         assert isinstance(day, date)
     try:
-        config = ServingConfig.from_env(
-            Settings(landing_dir=Path("/tmp/l"), warehouse=Path("/tmp/w.duckdb")), {ENV_PSEUDONYMIZE: value}
-        )
+        settings_ = Settings.from_env({**PATHS, ENV_PSEUDONYMIZE: value})
     except ConfigError as exc:
         assert ENV_PSEUDONYMIZE in str(exc)
     else:
-        assert config.pseudonymize_customers is False  # no key given: only "off" values pass
+        assert settings_.pseudonymize_customers is False  # no key given: only "off" values pass
+    try:
+        cron = validate_cron(value)
+    except ConfigError as exc:
+        assert "CHAT_ANALYTICS_SCHEDULE_CRON" in str(exc)
+    else:
+        assert cron == value.strip()
 
 
 @FAST
@@ -405,8 +412,8 @@ def test_paths_become_absolute_or_are_refused(value: str) -> None:
         return
     assert settings_.warehouse.is_absolute() and settings_.landing_dir.is_absolute()
     try:
-        config = ServingConfig.from_env(settings_, {ENV_SERVING_DIR: "/tmp/base/s " + value})
+        served = Settings.from_env({**env, ENV_SERVING_DIR: "/tmp/base/s " + value})
     except ConfigError as exc:
         assert ENV_SERVING_DIR in str(exc)
     else:
-        assert config.serving_dir.is_absolute()
+        assert served.serving_path.is_absolute()

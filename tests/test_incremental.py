@@ -87,9 +87,12 @@ class Pipeline:
         load_partition(self.warehouse, self.landing, day)
 
     def dbt(self, *args: str, warehouse: Path | None = None) -> None:
+        warehouse = warehouse or self.warehouse
+        if args[0] == "run" and not self.has_seeds(warehouse):
+            self.dbt("seed", warehouse=warehouse)  # `dbt run` builds models only; they read the seeds
         result = run_dbt(
             list(args),
-            warehouse=warehouse or self.warehouse,
+            warehouse=warehouse,
             tmp=self.root / "dbt",
             manifest=self.manifest,
             env={
@@ -98,6 +101,14 @@ class Pipeline:
             },
         )
         assert result.success, failures(result)
+
+    def has_seeds(self, warehouse: Path) -> bool:
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            return bool(
+                con.execute(
+                    "select count(*) from information_schema.tables where table_schema = 'seeds'"
+                ).fetchone()[0]
+            )
 
     def query(self, sql: str, warehouse: Path | None = None) -> list[tuple]:
         with duckdb.connect(str(warehouse or self.warehouse), read_only=True) as con:

@@ -11,19 +11,23 @@ import hashlib
 import hmac
 import re
 
+import dagster as dg
 import duckdb
 import pytest
 from test_serving import MARTS, SENTINEL_CUSTOMER, SENTINEL_TEXTS, Build, query, shared_build
 
 from orchestration import serving
-from orchestration.serving import (
+from orchestration.config import (
+    ENV_LANDING_DIR,
     ENV_PSEUDONYMIZATION_KEY,
     ENV_PSEUDONYMIZE,
     ENV_SERVING_DIR,
-    ServingConfig,
-    pseudonymize,
-    publish_snapshot,
+    ENV_WAREHOUSE,
+    ConfigError,
+    Settings,
 )
+from orchestration.resources import build_resources
+from orchestration.serving import ServingConfig, pseudonymize, publish_snapshot
 
 TEXT_COLUMN = re.compile(r"(^|_)text($|_)", re.IGNORECASE)
 KEY = "a-long-and-secret-pseudonymization-key-0123456789"
@@ -138,13 +142,22 @@ def test_the_raw_layer_is_not_published(build: Build) -> None:
 
 @pytest.fixture(scope="module")
 def pseudonymized(build: Build, tmp_path_factory: pytest.TempPathFactory) -> ServingConfig:
-    """A snapshot published with the documented option (environment variables) from the real build."""
+    """A snapshot published with the documented option (environment variables) from the real build:
+    the settings read the flag, the serving resource the key, through Dagster's EnvVar."""
     serving_dir = tmp_path_factory.mktemp("pseudonymized") / "serving"
-    config = ServingConfig.from_env(
-        build.settings,
-        {ENV_SERVING_DIR: str(serving_dir), ENV_PSEUDONYMIZE: "1", ENV_PSEUDONYMIZATION_KEY: KEY},
-    )
-    publish_snapshot(build.settings, config)
+    env = {
+        ENV_LANDING_DIR: str(build.settings.landing_dir),
+        ENV_WAREHOUSE: str(build.settings.warehouse),
+        ENV_SERVING_DIR: str(serving_dir),
+        ENV_PSEUDONYMIZE: "1",
+        ENV_PSEUDONYMIZATION_KEY: KEY,
+    }
+    settings = Settings.from_env(env)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(ENV_PSEUDONYMIZATION_KEY, KEY)
+        with dg.build_resources({"serving": build_resources(settings)["serving"]}) as resources:
+            config = resources.serving.config()
+    publish_snapshot(settings.warehouse, config)
     return config
 
 
@@ -230,10 +243,16 @@ def test_parquet_files_are_pseudonymized_too_and_the_key_is_stored_nowhere(
 
 
 def test_the_key_is_required_and_never_shown(build: Build) -> None:
-    with pytest.raises(serving.ConfigError, match=ENV_PSEUDONYMIZATION_KEY):
-        ServingConfig.from_env(build.settings, {ENV_PSEUDONYMIZE: "1"})
-    config = ServingConfig.from_env(build.settings, {ENV_PSEUDONYMIZE: "1", ENV_PSEUDONYMIZATION_KEY: KEY})
-    assert KEY not in repr(config) and KEY not in str(config)
+    paths = {ENV_LANDING_DIR: str(build.settings.landing_dir), ENV_WAREHOUSE: str(build.settings.warehouse)}
+    with pytest.raises(ConfigError, match=ENV_PSEUDONYMIZATION_KEY):
+        Settings.from_env({**paths, ENV_PSEUDONYMIZE: "1"})
+    with pytest.raises(ConfigError, match=ENV_PSEUDONYMIZATION_KEY):
+        ServingConfig(serving_dir=build.serving.serving_dir, pseudonymize_customers=True)
+    settings = Settings.from_env({**paths, ENV_PSEUDONYMIZE: "1", ENV_PSEUDONYMIZATION_KEY: KEY})
+    config = ServingConfig.from_settings(settings, KEY.encode())
+    resource = build_resources(settings)["serving"]
+    for shown in (settings, config, resource):
+        assert KEY not in repr(shown) and KEY not in str(shown)
 
 
 def test_the_default_snapshot_keeps_real_ids(build: Build) -> None:

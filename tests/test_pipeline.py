@@ -20,9 +20,9 @@ from orchestration.automation import changed_partitions, folder_fingerprints, pr
 from orchestration.config import PROJECT_ROOT, Settings
 from orchestration.dbt_manifest import MANIFEST_PATH
 from orchestration.dbt_state import expected_fingerprint, reason_to_run_dbt
-from orchestration.definitions import DAILY_JOB, build_definitions
+from orchestration.definitions import build_definitions
 from orchestration.generator import GeneratorConfig, generate
-from orchestration.raw_asset import WAREHOUSE_POOL
+from orchestration.names import DAILY_JOB, WAREHOUSE_POOL
 from orchestration.runner import materialize_range
 
 START = date(2026, 3, 5)

@@ -49,5 +49,6 @@ def test_absent_folder_fails_a_warning_check_naming_it() -> None:
     _, checks = checks_by_name([result(5, 1000, 0), result(7, 0, 0, exists=False)], 0.01)
     check = checks[LANDING_CHECK]
     assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
-    assert "/landing/2026-03-07" in check.metadata["missing_folders"].value
+    assert check.metadata["missing_folders"].value == 1
+    assert check.metadata["missing_arrival_dates"].value == "2026-03-07"
     assert checks[QUARANTINE_CHECK].passed

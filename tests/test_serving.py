@@ -30,18 +30,19 @@ import pytest
 
 from orchestration import serving
 from orchestration.cli import main as cli_main
-from orchestration.config import ConfigError, Settings
-from orchestration.definitions import build_definitions
-from orchestration.generator import GeneratorConfig, generate
-from orchestration.runner import materialize_range
-from orchestration.serving import (
+from orchestration.config import (
+    ENV_LANDING_DIR,
     ENV_PSEUDONYMIZATION_KEY,
     ENV_PSEUDONYMIZE,
     ENV_SERVING_DIR,
-    PublishError,
-    ServingConfig,
-    publish_snapshot,
+    ENV_WAREHOUSE,
+    ConfigError,
+    Settings,
 )
+from orchestration.definitions import build_definitions
+from orchestration.generator import GeneratorConfig, generate
+from orchestration.runner import materialize_range
+from orchestration.serving import PublishError, ServingConfig, publish_snapshot
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 START = date(2026, 3, 2)
@@ -50,6 +51,7 @@ MARTS = (
     "activity_by_weekday_hour",
     "closed_by_department",
     "conversations_by_channel",
+    "display_labels",
     "fct_agent_replies",
     "fct_conversations",
     "fct_handover_requests",
@@ -66,7 +68,6 @@ BULK_COPIES = 30_000  # redelivered copies of one event in the delivery: a raw l
 # The daily delivery: the arrival folders from this date on are missing from `partial_build`.
 DELIVERY = START + timedelta(days=2)
 LATE_FILE = "late-handover.ndjson"  # in the delivery: a handover whose request comes with its reception
-SERVING_ENV = (ENV_SERVING_DIR, ENV_PSEUDONYMIZE, ENV_PSEUDONYMIZATION_KEY)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -186,10 +187,9 @@ def settings_for(root: Path, landing: Path | None = None) -> Settings:
 
 @contextmanager
 def run_environment(**extra: str) -> Iterator[None]:
-    """Environment of an in-process run: the serving defaults, and `extra` (e.g. DBT_WARN_ERROR)."""
+    """Extra environment of an in-process run, for dbt's own variables (e.g. DBT_WARN_ERROR): the
+    pipeline's settings never come from the environment once read."""
     with pytest.MonkeyPatch.context() as patch:
-        for key in SERVING_ENV:
-            patch.delenv(key, raising=False)
         for key, value in extra.items():
             patch.setenv(key, value)
         yield
@@ -418,6 +418,13 @@ order by channel, outcome""",
 select count(distinct handover_id) as answered_conversations
 from marts.fct_agent_replies
 where reply_date between date '2026-03-02' and date '2026-03-08'""",
+    "display_labels": """
+select labels.label_fr as outcome, sum(transfers.handover_requests) as requests
+from marts.transfers_by_outcome as transfers
+join marts.display_labels as labels
+    on labels.dimension = 'outcome' and labels.code = transfers.outcome
+group by labels.label_fr, transfers.outcome_order
+order by transfers.outcome_order""",
 }
 
 
@@ -532,7 +539,7 @@ def test_an_open_reader_keeps_its_snapshot_and_new_readers_see_the_next(private:
     try:
         (old_version,) = old.execute("select version from meta.snapshot").fetchone()
         old_parquet = (config.current_parquet_dir / "kpi_daily.parquet").open("rb")
-        publication = publish_snapshot(private.settings, config)
+        publication = publish_snapshot(private.settings.warehouse, config)
         assert publication.version != old_version
         # The old connection still reads the old file (its inode lives until the connection closes).
         assert old.execute("select version from meta.snapshot").fetchone() == (old_version,)
@@ -554,7 +561,7 @@ def test_a_failed_publication_leaves_the_last_snapshot(private: Build, monkeypat
 
     monkeypatch.setattr(serving, "_check_consistency", broken)
     with pytest.raises(PublishError, match="injected"):
-        publish_snapshot(private.settings, config)
+        publish_snapshot(private.settings.warehouse, config)
     assert snapshot_version(config.serving_file) == before == serving.current_version(config)
     assert list((config.serving_dir / ".tmp").iterdir()) == []
     assert table_differences(private.settings.warehouse, config.serving_file) == {}
@@ -573,7 +580,7 @@ def test_an_inconsistent_warehouse_is_not_published(private: Build) -> None:
     finally:
         con.close()
     with pytest.raises(PublishError, match="not consistent"):
-        publish_snapshot(private.settings, config)
+        publish_snapshot(private.settings.warehouse, config)
     assert snapshot_version(config.serving_file) == before
 
 
@@ -582,7 +589,9 @@ def test_leftovers_of_a_killed_publisher_are_cleaned_and_old_versions_pruned(pri
     tmp = config.serving_dir / ".tmp"
     (tmp / "20260101T000000000000Z-deadbeef.duckdb").write_bytes(b"half written")
     (tmp / "20260101T000000000000Z-deadbeef").mkdir()
-    versions = [publish_snapshot(private.settings, config, keep_versions=2).version for _ in range(3)]
+    versions = [
+        publish_snapshot(private.settings.warehouse, config, keep_versions=2).version for _ in range(3)
+    ]
     assert list(tmp.iterdir()) == []
     kept = sorted(p.name for p in config.parquet_dir.iterdir() if re.match(r"\d{8}T", p.name))
     assert kept == sorted(versions[-2:])
@@ -612,7 +621,7 @@ def test_a_snapshot_behind_the_warehouse_is_noticed(private: Build) -> None:
     finally:
         con.close()
     assert "before the last complete dbt run" in reason()
-    publish_snapshot(private.settings, config)
+    publish_snapshot(private.settings.warehouse, config)
     assert reason() is None
     shutil.rmtree(config.serving_dir)
     assert "no snapshot published yet" in reason()
@@ -636,7 +645,7 @@ def test_concurrent_publishers_take_turns(private: Build) -> None:
         from orchestration.config import Settings
         from orchestration.serving import ServingConfig, publish_snapshot
         settings = Settings(landing_dir=Path(sys.argv[1]), warehouse=Path(sys.argv[2]))
-        print(publish_snapshot(settings, ServingConfig(serving_dir=Path(sys.argv[3]))).version)
+        print(publish_snapshot(settings.warehouse, ServingConfig(serving_dir=Path(sys.argv[3]))).version)
         """
     )
     args = [
@@ -663,27 +672,38 @@ def test_concurrent_publishers_take_turns(private: Build) -> None:
 
 
 def test_serving_configuration_is_validated(tmp_path: Path) -> None:
-    settings = settings_for(tmp_path)
-    default = ServingConfig.from_env(settings, {})
+    """The serving settings are read with the others (Settings.from_env), validated at once."""
+    base = {ENV_LANDING_DIR: str(tmp_path / "landing"), ENV_WAREHOUSE: str(tmp_path / "warehouse.duckdb")}
+
+    def settings(**env: str) -> Settings:
+        return Settings.from_env({**base, **env})
+
+    default = ServingConfig.from_settings(settings())
     assert default.serving_dir == tmp_path / "serving" and not default.pseudonymize_customers
     odd = tmp_path / 'it\'s a "serving" dir'
-    assert ServingConfig.from_env(settings, {ENV_SERVING_DIR: str(odd)}).serving_dir == odd
+    assert settings(**{ENV_SERVING_DIR: str(odd)}).serving_path == odd
     cases = [
         ({ENV_SERVING_DIR: "  "}, "serving directory is empty"),
         ({ENV_SERVING_DIR: "a\x00b"}, "NUL"),
         ({ENV_PSEUDONYMIZE: "maybe"}, f"{ENV_PSEUDONYMIZE} must be 1 or 0"),
         ({ENV_PSEUDONYMIZE: "1"}, f"{ENV_PSEUDONYMIZATION_KEY} is missing or shorter"),
         ({ENV_PSEUDONYMIZE: "yes", ENV_PSEUDONYMIZATION_KEY: "short"}, "shorter than 16"),
+        (
+            {
+                ENV_WAREHOUSE: str(tmp_path / "serving" / "chat_analytics.duckdb"),
+                ENV_SERVING_DIR: str(tmp_path / "serving"),
+            },
+            "would overwrite the warehouse",
+        ),
     ]
     (tmp_path / "a file").write_text("")
     cases.append(({ENV_SERVING_DIR: str(tmp_path / "a file")}, "is a file"))
-    settings_in_serving = replace(settings, warehouse=tmp_path / "serving" / "chat_analytics.duckdb")
     for env, message in cases:
         with pytest.raises(ConfigError, match=re.escape(message)):
-            ServingConfig.from_env(settings, env)
-    with pytest.raises(ConfigError, match="would overwrite the warehouse"):
-        ServingConfig.from_env(settings_in_serving, {ENV_SERVING_DIR: str(tmp_path / "serving")})
-    secret = ServingConfig.from_env(settings, {ENV_PSEUDONYMIZE: "on", ENV_PSEUDONYMIZATION_KEY: "k" * 32})
+            settings(**env)
+    on = settings(**{ENV_PSEUDONYMIZE: "on", ENV_PSEUDONYMIZATION_KEY: "k" * 32})
+    assert on.pseudonymize_customers and "kkkk" not in repr(on), "the settings never hold the key"
+    secret = ServingConfig.from_settings(on, b"k" * 32)
     assert secret.pseudonymize_customers and "kkkk" not in repr(secret)
 
 

@@ -73,12 +73,12 @@
 
 
 {#
-    What the stored models depend on besides raw data: the settings and the models' code (the
-    checksums of their SQL files). A change of either makes the next run full.
+    What the stored models depend on besides raw data: the settings, the models' code (the
+    checksums of their SQL files) and the seeds' data. A change of any makes the next run full.
 #}
 {% macro incremental_settings_fingerprint() -%}
     {%- set checksums = [] -%}
-    {%- for node in graph.nodes.values() | sort(attribute='unique_id') if node.resource_type == 'model' -%}
+    {%- for node in graph.nodes.values() | sort(attribute='unique_id') if node.resource_type in ('model', 'seed') -%}
         {%- do checksums.append(node.unique_id ~ '=' ~ node.checksum.checksum) -%}
     {%- endfor -%}
     {{ return(

@@ -45,29 +45,6 @@
 {%- endmacro %}
 
 
-{# English day name of a date: 'Monday' ... 'Sunday', independent of any locale setting. #}
-{% macro day_name(date_expr) -%}
-    {{ return(adapter.dispatch('day_name', 'chat_analytics')(date_expr)) }}
-{%- endmacro %}
-
-{% macro default__day_name(date_expr) -%}
-    case {{ chat_analytics.iso_day_of_week(date_expr) }}
-        when 1 then 'Monday'
-        when 2 then 'Tuesday'
-        when 3 then 'Wednesday'
-        when 4 then 'Thursday'
-        when 5 then 'Friday'
-        when 6 then 'Saturday'
-        when 7 then 'Sunday'
-    end
-{%- endmacro %}
-
-{% macro duckdb__day_name(date_expr) -%}
-    {#- DuckDB's dayname() is English whatever the locale; the portable version is kept explicit. -#}
-    {{ chat_analytics.default__day_name(date_expr) }}
-{%- endmacro %}
-
-
 {# Hour (0-23) of a local timestamp, as integer. #}
 {% macro hour_of(timestamp_expr) -%}
     cast(extract(hour from {{ timestamp_expr }}) as {{ dbt.type_int() }})

@@ -9,6 +9,13 @@
 
 with
 
+days_of_week as (
+
+    -- ISO day numbers and their names (seeds/days_of_week.csv)
+    select day_of_week, day_name_en from {{ ref('days_of_week') }}
+
+),
+
 report_dates as (
 
     select report_date from {{ ref('int_reporting_dates') }}
@@ -115,7 +122,7 @@ final as (
         cast(spine.hour_of_day as {{ dbt.type_int() }}) as hour_of_day,
         spine.channel,
         {{ iso_day_of_week('spine.report_date') }} as day_of_week,
-        cast({{ day_name('spine.report_date') }} as {{ dbt.type_string() }}) as day_name,
+        cast(days_of_week.day_name_en as {{ dbt.type_string() }}) as day_name,
         cast(coalesce(engaged_by_hour.engaged_conversations, 0) as {{ dbt.type_bigint() }}) as engaged_conversations,
         cast(coalesce(requests_by_hour.handover_requests, 0) as {{ dbt.type_bigint() }}) as handover_requests
     from spine
@@ -127,6 +134,9 @@ final as (
         on spine.report_date = requests_by_hour.report_date
         and spine.hour_of_day = requests_by_hour.hour_of_day
         and spine.channel = requests_by_hour.channel
+    -- a left join: a day missing from the seed would show as a null day_name (a failing test), not a lost row
+    left join days_of_week
+        on days_of_week.day_of_week = {{ iso_day_of_week('spine.report_date') }}
 
 )
 

@@ -5,10 +5,16 @@
 #}
 {{ config(replace_where="{{ chat_analytics.dense_replace_where(conversations=false) }}") }}
 
-{%- set outcomes = ['successful', 'cancelled', 'disabled', 'incomplete', 'pending'] %}
 {%- set incremental = chat_analytics.incremental_run() %}
 
 with
+
+outcomes as (
+
+    -- the closed set of outcomes and their display order (seeds/outcomes.csv)
+    select outcome, outcome_order from {{ ref('outcomes') }}
+
+),
 
 report_dates as (
 
@@ -41,16 +47,6 @@ handover_requests as (
     {%- if incremental %}
     where requested_date in (select report_date from days_to_build)
     {%- endif %}
-
-),
-
-outcomes as (
-
-    {% for outcome in outcomes -%}
-    select {{ quoted_literal(outcome) }} as outcome, {{ loop.index }} as outcome_order
-    {% if not loop.last %}union all
-    {% endif %}
-    {%- endfor %}
 
 ),
 

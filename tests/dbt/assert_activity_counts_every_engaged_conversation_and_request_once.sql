@@ -1,4 +1,6 @@
 -- Every engaged conversation and every handover request is counted once in activity_by_weekday_hour.
+-- The model this test checks: its asset check in Dagster (the test reads several models).
+{{ config(meta={'dagster': {'ref': {'name': 'activity_by_weekday_hour'}}}) }}
 with
 
 mart as (

@@ -1,4 +1,6 @@
 -- Every closed handover request is counted once in closed_by_department, under its department.
+-- The model this test checks: its asset check in Dagster (the test reads several models).
+{{ config(meta={'dagster': {'ref': {'name': 'closed_by_department'}}}) }}
 with
 
 mart as (

@@ -1,4 +1,6 @@
 -- Every conversation is counted once in conversations_by_channel, under its support type.
+-- The model this test checks: its asset check in Dagster (the test reads several models).
+{{ config(meta={'dagster': {'ref': {'name': 'conversations_by_channel'}}}) }}
 with
 
 mart as (

@@ -1,4 +1,6 @@
 -- Every fact row is counted once in kpi_daily (its additive columns), whatever the date.
+-- The model this test checks: its asset check in Dagster (the test reads several models).
+{{ config(meta={'dagster': {'ref': {'name': 'kpi_daily'}}}) }}
 with
 
 kpi as (

@@ -1,5 +1,7 @@
 -- Nothing lost in sessionization: every staged event appears once in int_events_sessionized,
 -- and every conversation is opened by exactly one of its events.
+-- The model this test checks: its asset check in Dagster (the test reads several models).
+{{ config(meta={'dagster': {'ref': {'name': 'int_events_sessionized'}}}) }}
 with
 
 staged as (

@@ -3,6 +3,8 @@
 -- and no staged event that raw does not have. Returns a row when the counts differ.
 -- In an incremental build, the same for the events the run changed: each is staged exactly
 -- once if raw still holds a winning copy of it (in a partition its changes name), else not at all.
+-- The model this test checks: its asset check in Dagster (the test reads several models).
+{{ config(meta={'dagster': {'ref': {'name': 'stg_chat__events'}}}) }}
 {%- set incremental = chat_analytics.incremental_test_run() %}
 {%- if incremental %}
     {%- set window = chat_analytics.load_window() %}

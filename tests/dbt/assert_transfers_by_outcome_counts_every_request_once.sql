@@ -1,4 +1,6 @@
 -- Every handover request is counted once in transfers_by_outcome, under its own outcome.
+-- The model this test checks: its asset check in Dagster (the test reads several models).
+{{ config(meta={'dagster': {'ref': {'name': 'transfers_by_outcome'}}}) }}
 with
 
 mart as (

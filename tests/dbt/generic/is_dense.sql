@@ -1,15 +1,19 @@
 {#
     The model has exactly one row for every combination of the reporting dates, the
     reporting channels and, optionally, the values of one closed dimension: no gaps.
+    The dimension's values are listed, or read from `values_from`, a relation (a seed) with a
+    column of the same name.
     Usage:
         data_tests:
           - is_dense:
               arguments:
                 date_column: report_date
                 channel_column: channel
-                closed_dimension: {column: outcome, values: [successful, cancelled]}
+                closed_dimension: {column: hour_of_day, values: [0, 1, 2]}
+                # or: closed_dimension: {column: outcome}
+                #     values_from: ref('outcomes')
 #}
-{% test is_dense(model, date_column, channel_column, closed_dimension=none) %}
+{% test is_dense(model, date_column, channel_column, closed_dimension=none, values_from=none) %}
 
 with
 
@@ -25,11 +29,16 @@ expected as (
     cross join {{ ref('int_reporting_channels') }} as channels
     {%- if closed_dimension %}
     cross join (
+        {% if values_from is not none -%}
+        select distinct cast({{ closed_dimension['column'] }} as {{ dbt.type_string() }}) as dimension_value
+        from {{ values_from }}
+        {%- else -%}
         {% for value in closed_dimension['values'] -%}
         select cast({{ chat_analytics.quoted_literal(value) }} as {{ dbt.type_string() }}) as dimension_value
         {% if not loop.last %}union all
         {% endif %}
         {%- endfor %}
+        {%- endif %}
     ) as dimension_values
     {%- endif %}
 
