@@ -79,13 +79,20 @@ def format_report(tab: Tab, lang: Language = "en") -> str:
     ]
     count = lambda n: format_count(n, lang)  # noqa: E731
     total, engaged = metric_label("total_conversations", lang), metric_label("engaged_conversations", lang)
+    # one table per channel: its conversations and its handover requests (make demo stays short)
+    requests = {r.key: r.count for r in tab.requests_by_channel}
     lines += _table(
         text("by_channel", lang),
-        (text("channel", lang), total, engaged),
+        (text("channel", lang), total, engaged, text("handover_requests", lang)),
         [
-            (channel_label(r.key, lang), count(r.total_conversations), count(r.engaged_conversations))
+            (
+                channel_label(r.key, lang),
+                count(r.total_conversations),
+                count(r.engaged_conversations),
+                count(requests.get(r.key, 0)),
+            )
             for r in tab.by_channel
-            if r.total_conversations
+            if r.total_conversations or requests.get(r.key)
         ],
         lang,
     )
@@ -102,12 +109,6 @@ def format_report(tab: Tab, lang: Language = "en") -> str:
         text("requests_by_outcome_title", lang),
         (text("outcome", lang), text("requests", lang)),
         [(outcome_label(r.key, lang), count(r.count)) for r in tab.requests_by_outcome],
-        lang,
-    )
-    lines += _table(
-        text("requests_by_channel_title", lang),
-        (text("channel", lang), text("requests", lang)),
-        [(channel_label(r.key, lang), count(r.count)) for r in tab.requests_by_channel if r.count],
         lang,
     )
     lines += _table(

@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from streamlit.testing.v1 import AppTest
-from test_serving import REPO_ROOT, SERVING_ENV, Build, materialize, settings_for
+from test_serving import REPO_ROOT, Build, materialize, settings_for
 
 from orchestration.conversations_tab import HEADLINE, Tab, TabFilter, tab_for
 from orchestration.generator import GeneratorConfig, generate
@@ -79,7 +79,7 @@ def dashboard_env(build: Build, **extra: str) -> dict[str, str]:
 
 def use_build(monkeypatch: pytest.MonkeyPatch, build: Build, **extra: str) -> None:
     """Point the in-process app (AppTest) at `build`'s snapshot."""
-    for key in [k for k in os.environ if k.startswith("CHAT_ANALYTICS_")] + list(SERVING_ENV):
+    for key in [k for k in os.environ if k.startswith("CHAT_ANALYTICS_")]:
         monkeypatch.delenv(key, raising=False)
     for key, value in dashboard_env(build, **extra).items():
         if key.startswith("CHAT_ANALYTICS_"):
