@@ -1,8 +1,7 @@
 """Every label of the Conversations tab, in English and French, in one place.
 
-The French wording and the hover notes are the platform's help article's
-(`../shared/seed/conversations-tab.fr.txt`); the English ones are SPEC's reading of it. Where the article
-says nothing (pending requests, the trend, the page's own messages) the wording is ours.
+The French wording and the hover notes are those of the platform's help article on its Conversations
+tab; the English ones are our reading of it (docs/metrics.md). Where the article says nothing (pending requests, the trend, the page's own messages) the wording is ours.
 The dashboard and `chat-analytics report` take their labels from here, never from strings of their own.
 """
 
