@@ -256,7 +256,9 @@ def parse_materialize(log: Path) -> dict:
     for m in re.finditer(r'Finished execution of step "([^"]+)" in (\S+?)\.\s*$', text, re.M):
         info["steps"][m.group(1)] = duration_s(m.group(2))
     for m in re.finditer(
-        r" - raw (\d{4}-\d{2}-\d{2}): (\d+) lines, (\d+) valid, (\d+) quarantined, (\d+) duplicates", text
+        r"(?:^| - )raw (\d{4}-\d{2}-\d{2}): (\d+) lines, (\d+) valid, (\d+) quarantined, (\d+) duplicates",
+        text,
+        re.M,
     ):
         info["arrivals"][m.group(1)] = {
             "lines": int(m.group(2)),

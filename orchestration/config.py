@@ -271,7 +271,8 @@ class Settings:
         parsing stays valid (decision O12); a plain dbt run reads the same values from the environment.
         """
         return {
-            "warehouse": str(self.warehouse),
+            # absolute: dbt runs in dbt_project/, not in this process's working directory
+            "warehouse": str(self.warehouse.resolve()),
             "duckdb_memory_limit": self.duckdb_memory_limit,
             "reporting_timezone": self.timezone,
             "conversation_inactivity_minutes": self.inactivity_minutes,

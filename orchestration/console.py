@@ -30,7 +30,7 @@ from rich.progress import (
 )
 
 from orchestration.config import Settings
-from orchestration.progress import DbtNode, RunProgress
+from orchestration.progress import FAILED_STATUSES, DbtNode, RunProgress
 from orchestration.raw_events import LoadResult
 
 STAGE_WIDTH = 8
@@ -111,7 +111,7 @@ def dbt_summary(finished: Sequence[DbtNode]) -> str:
     warned = [node.name for node in finished if node.status == "warn"]
     if warned:
         parts.append(f"{plural(len(warned), 'warning')} ({', '.join(warned)})")
-    failed = [node.name for node in finished if node.status in ("error", "fail", "runtime error")]
+    failed = [node.name for node in finished if node.status in FAILED_STATUSES]
     if failed:
         parts.append(f"{len(failed):,} failed ({', '.join(failed)})")
     if statuses["skipped"]:
@@ -124,7 +124,6 @@ class ConsoleProgress(RunProgress):
 
     def __init__(self, console: Console, *, live: bool = True) -> None:
         self.console = console
-        self.lines: list[str] = []
         self._bars = Progress(
             SpinnerColumn(),
             TextColumn("{task.description}"),
@@ -180,7 +179,6 @@ class ConsoleProgress(RunProgress):
             self._bars.remove_task(self._task)
         self._stage, self._task = None, None
         line = f"{stage:<{STAGE_WIDTH}} {text}"
-        self.lines.append(line)
         self.console.print(f"{line}  [dim]{seconds:.1f} s[/dim]", highlight=False, soft_wrap=True)
 
     # parsing ------------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from orchestration.config import DBT_PROJECT_DIR, Settings
 from orchestration.dbt_manifest import keep_partial_parse
 from orchestration.dbt_state import reason_to_run_dbt
 from orchestration.names import DBT_ASSETS, DBT_LAYERS, MARTS_GROUP, RAW_ASSET, SEEDS_GROUP, WAREHOUSE_POOL
-from orchestration.progress import DbtNode, RunProgress, dbt_node_event
+from orchestration.progress import FAILED_STATUSES, DbtNode, RunProgress, dbt_node_event
 from orchestration.resources import WarehouseResource
 
 DBT_PROJECT = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
@@ -36,7 +36,6 @@ MARTS_FRESHNESS = dg.FreshnessPolicy.time_window(
 )
 # The nodes a production build runs (unit tests are excluded, decision O12).
 BUILT_RESOURCE_TYPES = ("seed", "model", "test")
-FAILED_STATUSES = ("error", "fail", "runtime error")
 
 
 class ChatAnalyticsTranslator(DagsterDbtTranslator):

@@ -29,6 +29,8 @@ class DbtNode:
 NODE_START_EVENT = "LogStartLine"
 NODE_RESULT_EVENTS = ("LogModelResult", "LogTestResult", "LogSeedResult", "LogSkipResult", "LogNodeResult")
 NODE_TYPES = ("seed", "model", "test")
+# dbt's statuses of a node that failed (a warning is not one, unless dbt runs with --warn-error)
+FAILED_STATUSES = ("error", "fail", "runtime error")
 
 
 def dbt_node_event(raw_event: Mapping[str, Any]) -> DbtNode | None:
