@@ -139,15 +139,30 @@
 {#
     Bounds of the plan, as SQL literals, for zone-map pruning: read from a plan model built earlier in
     the run (`stg_chat__event_changes` for the changed instants and arrival dates, `int_run_threads`
-    for the earliest range start). Only called in incremental runs.
+    for the earliest range start). Only called in incremental runs. Each is queried once per
+    invocation: a model reads them several times (its input and its replace_where), and a plan model
+    is built before any of its readers.
 #}
+{% macro cached_plan_value(key, sql) -%}
+    {%- set cache = graph.setdefault('_chat_analytics_plan_bounds', {}) -%}
+    {%- if cache.get('invocation_id') != invocation_id -%}
+        {%- do cache.clear() -%}
+        {%- do cache.update({'invocation_id': invocation_id}) -%}
+    {%- endif -%}
+    {%- if key not in cache -%}
+        {%- do cache.update({key: run_query(sql).rows[0]}) -%}
+    {%- endif -%}
+    {{ return(cache[key]) }}
+{%- endmacro %}
+
 {% macro change_bounds() -%}
     {%- set changes = chat_analytics.model_relation('stg_chat__event_changes') -%}
-    {%- set row = run_query(
+    {%- set row = chat_analytics.cached_plan_value(
+        'changes',
         "select strftime(min(occurred_at), '%Y-%m-%d %H:%M:%S.%f+00'), strftime(max(occurred_at), '%Y-%m-%d %H:%M:%S.%f+00'), "
         ~ "cast(min(_arrival_date) filter (where change_type = 'added') as varchar), "
         ~ "cast(max(_arrival_date) filter (where change_type = 'added') as varchar) from " ~ changes
-    ).rows[0] -%}
+    ) -%}
     {{ return({
         'min_changed_at': chat_analytics.timestamptz_literal(row[0]),
         'max_changed_at': chat_analytics.timestamptz_literal(row[1]),
@@ -158,9 +173,9 @@
 
 {% macro min_range_start() -%}
     {%- set threads = chat_analytics.model_relation('int_run_threads') -%}
-    {%- set value = run_query(
-        "select strftime(min(range_start), '%Y-%m-%d %H:%M:%S.%f+00') from " ~ threads
-    ).columns[0].values()[0] -%}
+    {%- set value = chat_analytics.cached_plan_value(
+        'threads', "select strftime(min(range_start), '%Y-%m-%d %H:%M:%S.%f+00') from " ~ threads
+    )[0] -%}
     {{ return(chat_analytics.timestamptz_literal(value)) }}
 {%- endmacro %}
 
