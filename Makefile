@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+SPARK_STAMP := $(VENV)/.installed-spark-stamp
 DEMO_DAYS ?= 14
 DEV_PORT ?= 3000
 DEMO_START := $(shell date -u -d "-$$(( $(DEMO_DAYS) - 1 )) days" +%F)
@@ -11,7 +12,7 @@ TODAY := $(shell date -u +%F)
 DASHBOARD_PORT ?= 8501
 DASHBOARD_HOST ?= 127.0.0.1
 
-.PHONY: install demo dashboard test test-slow test-fast lint docs dev benchmark clean
+.PHONY: install install-spark demo dashboard test test-slow test-spark test-fast lint docs dev benchmark clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +22,16 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The Spark engine's packages (pyspark, dbt-spark); Java 17 comes from the system.
+$(SPARK_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,spark]'
+	touch $(SPARK_STAMP)
+
+install-spark: $(SPARK_STAMP)
+
 # Quiet on purpose: the run's summary lines and the tab (the full log's path is printed).
 demo: install
+	@if [ "$${CHAT_ANALYTICS_ENGINE:-duckdb}" = spark ]; then $(MAKE) --no-print-directory install-spark; fi
 	@CHAT_ANALYTICS_START_DATE=$${CHAT_ANALYTICS_START_DATE:-$(DEMO_START)} \
 		$(BIN)/chat-analytics generate --quiet --start $(DEMO_START) --days $(DEMO_DAYS)
 	@CHAT_ANALYTICS_START_DATE=$${CHAT_ANALYTICS_START_DATE:-$(DEMO_START)} \
@@ -36,10 +45,15 @@ dashboard: install
 # Everything but the tests marked slow (process kills, concurrent runs, a 200 MB file, the longest
 # property example); .ci/run runs both.
 test: install
-	$(BIN)/pytest -q -m "not slow"
+	$(BIN)/pytest -q -m "not slow and not spark"
 
 test-slow: install
 	$(BIN)/pytest -q -m slow
+
+# The Spark engine: the loader tests against Spark, the dbt unit tests on Spark, and one generated
+# data set built on both engines with every mart compared column for column (tests marked spark).
+test-spark: install-spark
+	$(BIN)/pytest -q -m spark
 
 test-fast: test
 

@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--snapshot",
         type=Path,
-        default=ServingConfig.from_env(settings).serving_file,
+        default=ServingConfig.from_settings(settings).serving_file,
         help="the serving snapshot (default: the configured one, data/serving/chat_analytics.duckdb)",
     )
     parser.add_argument(

@@ -34,6 +34,12 @@ ENV_PSEUDONYMIZE = "CHAT_ANALYTICS_PSEUDONYMIZE_CUSTOMERS"
 ENV_PSEUDONYMIZATION_KEY = "CHAT_ANALYTICS_PSEUDONYMIZATION_KEY"
 ENV_SCHEDULE_CRON = "CHAT_ANALYTICS_SCHEDULE_CRON"
 ENV_SCHEDULE_TIMEZONE = "CHAT_ANALYTICS_SCHEDULE_TIMEZONE"
+# The engine that loads raw and runs the dbt models (orchestration/engine.py); Spark's own settings.
+ENV_ENGINE = "CHAT_ANALYTICS_ENGINE"
+ENV_SPARK_MASTER = "CHAT_ANALYTICS_SPARK_MASTER"
+ENV_SPARK_WAREHOUSE = "CHAT_ANALYTICS_SPARK_WAREHOUSE"
+ENGINES = ("duckdb", "spark")
+DEFAULT_SPARK_MASTER = "local[*]"
 # DuckDB's own default is 80% of RAM; dbt's builds spill to disk past this instead (issue 4: < 6 GiB).
 DEFAULT_MEMORY_LIMIT = "4GB"
 
@@ -186,6 +192,30 @@ def validate_cron(value: str) -> str:
     return text
 
 
+def validate_engine(value: str) -> str:
+    engine = value.strip().lower()
+    if engine not in ENGINES:
+        raise ConfigError(f"unknown engine {value!r}: use one of {', '.join(ENGINES)} ({ENV_ENGINE})")
+    return engine
+
+
+# local, local[N], local[*], local[N,F], spark://host:port[,host:port], k8s://..., yarn: the master URL
+# reaches dbt's profile and the Spark session as a string, so nothing else passes.
+_SPARK_MASTER = re.compile(
+    r"local(\[(\*|[1-9][0-9]{0,3})(,[0-9]{1,3})?\])?|yarn|(spark|k8s|mesos)://[A-Za-z0-9._:/,\[\]-]+"
+)
+
+
+def validate_spark_master(value: str) -> str:
+    master = value.strip()
+    if not _SPARK_MASTER.fullmatch(master):
+        raise ConfigError(
+            f"unknown Spark master {value!r}: use local[*], local[N], spark://host:7077, k8s://https://host "
+            f"or yarn ({ENV_SPARK_MASTER})"
+        )
+    return master
+
+
 def _absolute_path(value: str, what: str) -> Path:
     if not value.strip():
         raise ConfigError(f"{what} is empty")
@@ -212,6 +242,10 @@ class Settings:
     schedule_cron: str = DEFAULT_SCHEDULE_CRON
     # None: the reporting time zone.
     schedule_timezone: str | None = None
+    engine: str = "duckdb"
+    spark_master: str = DEFAULT_SPARK_MASTER
+    # None: `spark-warehouse/` beside the DuckDB warehouse file (raw Parquet tables and dbt's builds).
+    spark_warehouse_dir: Path | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -247,7 +281,19 @@ class Settings:
             schedule_timezone=(
                 validate_timezone(env[ENV_SCHEDULE_TIMEZONE]) if ENV_SCHEDULE_TIMEZONE in env else None
             ),
+            engine=validate_engine(env.get(ENV_ENGINE, "duckdb")),
+            spark_master=validate_spark_master(env.get(ENV_SPARK_MASTER, DEFAULT_SPARK_MASTER)),
+            spark_warehouse_dir=(
+                _absolute_path(env[ENV_SPARK_WAREHOUSE], ENV_SPARK_WAREHOUSE)
+                if env.get(ENV_SPARK_WAREHOUSE)
+                else None
+            ),
         )
+
+    @property
+    def spark_warehouse(self) -> Path:
+        """The Spark warehouse folder: raw Parquet tables, dbt's builds (a folder, or object storage)."""
+        return self.spark_warehouse_dir or self.warehouse.parent / "spark-warehouse"
 
     @property
     def handover_timeout_seconds(self) -> int:
@@ -264,13 +310,18 @@ class Settings:
     def schedule_zone(self) -> str:
         return self.schedule_timezone or self.timezone
 
+    @property
+    def dbt_target(self) -> str:
+        """The output of dbt_project/profiles.yml that runs the models: `dev` (DuckDB) or `spark`."""
+        return "spark" if self.engine == "spark" else "dev"
+
     def dbt_vars(self) -> dict[str, str | int]:
         """The project vars (and profile values) of a dbt invocation, all validated.
 
         Passed as `--vars` on dbt's command line, the same at parse and at run time so that dbt's partial
         parsing stays valid (decision O12); a plain dbt run reads the same values from the environment.
         """
-        return {
+        dbt_vars: dict[str, str | int] = {
             # absolute: dbt runs in dbt_project/, not in this process's working directory
             "warehouse": str(self.warehouse.resolve()),
             "duckdb_memory_limit": self.duckdb_memory_limit,
@@ -278,6 +329,19 @@ class Settings:
             "conversation_inactivity_minutes": self.inactivity_minutes,
             "handover_timeout_hours": f"{self.handover_timeout_hours:f}".rstrip("0").rstrip("."),
         }
+        if self.engine == "spark":
+            from orchestration.raw_contract import spark_raw_ddl_json
 
-    def dbt_vars_args(self) -> list[str]:
-        return ["--vars", json.dumps(self.dbt_vars(), sort_keys=True)]
+            dbt_vars.update(
+                {
+                    "spark_master": self.spark_master,
+                    "spark_warehouse": str(self.spark_warehouse),
+                    # the raw tables' Spark schema, rendered from the one raw contract
+                    "spark_raw_ddl": spark_raw_ddl_json(),
+                }
+            )
+        return dbt_vars
+
+    def dbt_cli_args(self) -> list[str]:
+        """`--target` and `--vars` of every dbt invocation (parse, build, unit tests)."""
+        return ["--target", self.dbt_target, "--vars", json.dumps(self.dbt_vars(), sort_keys=True)]

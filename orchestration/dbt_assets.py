@@ -4,6 +4,7 @@ The dbt assets are not partitioned: dbt finds new data by load sequence, never b
 (decision O5), so a backfill of N arrival dates materializes each model once, not N times (decision O18).
 """
 
+import contextlib
 import graphlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -24,6 +25,7 @@ from dagster_dbt.core.dbt_cli_invocation import DbtCliInvocation
 from orchestration.config import DBT_PROJECT_DIR, Settings
 from orchestration.dbt_manifest import keep_partial_parse
 from orchestration.dbt_state import reason_to_run_dbt
+from orchestration.engine import is_spark, spark_build_session, spark_row_counts
 from orchestration.names import DBT_ASSETS, DBT_LAYERS, MARTS_GROUP, RAW_ASSET, SEEDS_GROUP, WAREHOUSE_POOL
 from orchestration.progress import FAILED_STATUSES, DbtNode, RunProgress, dbt_node_event
 from orchestration.resources import WarehouseResource
@@ -83,29 +85,28 @@ def built_node_count(manifest: Mapping[str, Any]) -> int:
 
 
 def with_row_counts(
-    events: Iterable[Any], manifest: Mapping[str, Any], warehouse: WarehouseResource
+    events: Iterable[Any], manifest: Mapping[str, Any], count_rows: Callable[[str, str], int | None]
 ) -> Iterator[Any]:
-    """Add row counts once dbt has exited: DuckDB admits no reader while dbt holds the file."""
+    """dbt's events, each model's and seed's output with its row count (`count_rows(schema, alias)`)."""
     nodes = manifest.get("nodes", {})
-    with warehouse.open(read_only=True) as con:
-        for event in events:
-            unique_id = (
-                getattr(event, "metadata", {}).get("unique_id") if isinstance(event, dg.Output) else None
-            )
-            node = nodes.get(getattr(unique_id, "value", unique_id)) if unique_id else None
-            if node is None or node.get("resource_type") not in ("model", "seed"):
-                yield event
-                continue
-            # Schema and alias only: the manifest's database name follows whichever file it was parsed with.
-            relation = f'"{node["schema"]}"."{node["alias"]}"'
-            (row_count,) = con.execute(f"select count(*) from {relation}").fetchone()
-            yield dg.Output(
-                value=event.value,
-                output_name=event.output_name,
-                metadata={**event.metadata, "dagster/row_count": dg.MetadataValue.int(int(row_count))},
-                data_version=event.data_version,
-                tags=event.tags,
-            )
+    for event in events:
+        unique_id = getattr(event, "metadata", {}).get("unique_id") if isinstance(event, dg.Output) else None
+        node = nodes.get(getattr(unique_id, "value", unique_id)) if unique_id else None
+        if node is None or node.get("resource_type") not in ("model", "seed"):
+            yield event
+            continue
+        # Schema and alias only: the manifest's database name follows whichever file it was parsed with.
+        row_count = count_rows(node["schema"], node["alias"])
+        if row_count is None:
+            yield event
+            continue
+        yield dg.Output(
+            value=event.value,
+            output_name=event.output_name,
+            metadata={**event.metadata, "dagster/row_count": dg.MetadataValue.int(int(row_count))},
+            data_version=event.data_version,
+            tags=event.tags,
+        )
 
 
 def stream_dbt_events(invocation: DbtCliInvocation, on_node: Callable[[DbtNode], None]) -> Iterator[Any]:
@@ -190,8 +191,12 @@ def build_dbt_assets(settings: Settings, manifest_path: Path) -> dg.AssetsDefini
         progress: dg.ResourceParam[RunProgress],
     ) -> Iterator[Any]:
         progress.dbt_started()
-        if config.full_refresh:
-            reason: str | None = "--full-refresh"
+        spark = is_spark(settings)
+        if spark:
+            # Spark keeps no table state between runs (decision S2): nothing to compare, nothing to skip.
+            reason: str | None = "every run on Spark is a full build"
+        elif config.full_refresh:
+            reason = "--full-refresh"
         else:
             # dbt itself fails at once on a locked file: wait here for another process to finish
             with warehouse.open(read_only=True) as con:
@@ -211,13 +216,30 @@ def build_dbt_assets(settings: Settings, manifest_path: Path) -> dg.AssetsDefini
             "build",
             "--exclude-resource-type",
             "unit_test",
-            *settings.dbt_vars_args(),
-            *(["--full-refresh"] if config.full_refresh else []),
+            *settings.dbt_cli_args(),
+            *(["--full-refresh"] if config.full_refresh and not spark else []),
         ]
-        invocation = dbt.cli(args, context=context, raise_on_error=False)
-        events = list(stream_dbt_events(invocation, progress.dbt_node))
+        with (
+            spark_build_session(settings, warehouse.lock_timeout_seconds)
+            if spark
+            else contextlib.nullcontext()
+        ):
+            invocation = dbt.cli(args, context=context, raise_on_error=False)
+            events = list(stream_dbt_events(invocation, progress.dbt_node))
         keep_partial_parse(invocation.target_path)
-        yield from with_row_counts(events, manifest, warehouse)
+        if spark:
+            counts = spark_row_counts(settings, manifest) if invocation.is_successful() else {}
+            yield from with_row_counts(events, manifest, lambda schema, alias: counts.get((schema, alias)))
+        else:
+            # after dbt has exited: DuckDB admits no reader while dbt holds the file
+            with warehouse.open(read_only=True) as con:
+                yield from with_row_counts(
+                    events,
+                    manifest,
+                    lambda schema, alias: con.execute(
+                        f'select count(*) from "{schema}"."{alias}"'
+                    ).fetchone()[0],
+                )
         success = invocation.is_successful()
         progress.dbt_finished(success)
         if not success:

@@ -50,7 +50,7 @@ def parse_project(settings: Settings, target_path: Path) -> None:
         [
             "parse",
             "--quiet",
-            *settings.dbt_vars_args(),
+            *settings.dbt_cli_args(),
             "--project-dir",
             str(DBT_PROJECT_DIR),
             "--profiles-dir",

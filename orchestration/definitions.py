@@ -13,6 +13,7 @@ from orchestration.automation import build_daily_schedule, build_landing_sensor
 from orchestration.config import Settings
 from orchestration.dbt_assets import build_dbt_assets
 from orchestration.dbt_manifest import prepare_manifest
+from orchestration.engine import check_engine
 from orchestration.names import DAILY_JOB
 from orchestration.partitions import arrival_partitions
 from orchestration.progress import RunProgress
@@ -33,11 +34,12 @@ def build_definitions(
     `progress` follows the run as it goes (the CLI's display); `loggers` replace Dagster's console
     logger (the CLI writes the run's log to a file).
     """
+    check_engine(settings)
     manifest_path = prepare_manifest(settings)
     partitions = arrival_partitions(settings.start_date)
     raw_asset = build_raw_asset(settings, partitions)
     dbt_assets = build_dbt_assets(settings, manifest_path)
-    serving_asset = build_serving_asset(dbt_assets)
+    serving_asset = build_serving_asset(settings, dbt_assets)
     # Only the raw asset is partitioned (the job's partitions are its): a run of this job for one arrival
     # date (the schedule, the sensor) loads it and builds everything downstream once (decision O18).
     job = dg.define_asset_job(DAILY_JOB, selection=dg.AssetSelection.all())

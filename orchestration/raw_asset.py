@@ -6,7 +6,7 @@ and no log line of their own; the landing zone is listed once per run.
 """
 
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,7 @@ from typing import Any
 import dagster as dg
 
 from orchestration.config import Settings
+from orchestration.engine import is_spark
 from orchestration.names import LANDING_CHECK, QUARANTINE_CHECK, RAW_ASSET, RAW_GROUP, WAREHOUSE_POOL
 from orchestration.partitions import partition_dates
 from orchestration.progress import RunProgress
@@ -136,9 +137,31 @@ def _log(log: dg.DagsterLogManager | None, lines: list[str]) -> None:
     lines.clear()
 
 
+def partition_loader(
+    settings: Settings, warehouse: WarehouseResource, *, force: bool = False
+) -> Callable[[date], LoadResult]:
+    """The engine's loader of one arrival date (`CHAT_ANALYTICS_ENGINE`)."""
+    if is_spark(settings):
+        from orchestration.spark_loader import load_partition as load_spark_partition
+
+        return lambda arrival_date: load_spark_partition(
+            settings, arrival_date, lock_timeout_seconds=warehouse.lock_timeout_seconds, force=force
+        )
+    # The raw tables exist after every run, so that dbt finds its sources even when nothing was loaded.
+    with warehouse.open() as con:
+        ensure_raw_schema(con)
+    return lambda arrival_date: load_partition(
+        warehouse.file,
+        settings.landing_dir,
+        arrival_date,
+        lock_timeout_seconds=warehouse.lock_timeout_seconds,
+        force=force,
+    )
+
+
 def load_range(
+    settings: Settings,
     warehouse: WarehouseResource,
-    landing_dir: Path,
     dates: Sequence[date],
     *,
     force: bool = False,
@@ -147,9 +170,8 @@ def load_range(
 ) -> list[LoadResult]:
     progress = progress or RunProgress()
     progress.raw_started(len(dates))
-    # The raw tables exist after every run, so that dbt finds its sources even when nothing was loaded.
-    with warehouse.open() as con:
-        ensure_raw_schema(con)
+    landing_dir = settings.landing_dir
+    load = partition_loader(settings, warehouse, force=force)
     folders = arrival_folders(landing_dir)
     results = []
     lines: list[str] = []
@@ -157,13 +179,7 @@ def load_range(
         if arrival_date.isoformat() not in folders:
             result = absent_partition(landing_dir, arrival_date)
         else:
-            result = load_partition(
-                warehouse.file,
-                landing_dir,
-                arrival_date,
-                lock_timeout_seconds=warehouse.lock_timeout_seconds,
-                force=force,
-            )
+            result = load(arrival_date)
             lines.append(
                 f"raw {arrival_date}: {result.lines_read} lines, {result.valid_rows} valid, "
                 f"{result.quarantined_rows} quarantined, {result.duplicate_rows} duplicates"
@@ -193,7 +209,7 @@ def build_raw_asset(settings: Settings, partitions_def: dg.PartitionsDefinition)
             partitions_def=partitions_def,
             backfill_policy=dg.BackfillPolicy.single_run(),
             pool=WAREHOUSE_POOL,
-            kinds={"duckdb", "python"},
+            kinds={"spark" if is_spark(settings) else "duckdb", "python"},
             description=(
                 "Chat events of the landing zone, one daily partition per arrival folder: valid events in "
                 "raw.chat_events (duplicates kept and flagged), unusable lines in raw.quarantined_events."
@@ -214,8 +230,8 @@ def build_raw_asset(settings: Settings, partitions_def: dg.PartitionsDefinition)
             progress: dg.ResourceParam[RunProgress],
         ) -> dg.MaterializeResult:
             results = load_range(
+                settings,
                 warehouse,
-                settings.landing_dir,
                 partition_dates(context.partition_keys),
                 force=config.force_reload,
                 progress=progress,

@@ -26,58 +26,29 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+# The contract (fields, rules and their order) is written once for both engines: raw_contract.py.
+# Its names stay importable from here.
+from orchestration.raw_contract import (  # noqa: F401
+    DUCKDB,
+    EARLIEST_VALID_INSTANT,
+    EVENT_TYPES,
+    FUTURE_TOLERANCE_DAYS,
+    HANDOVER_EVENT_TYPES,
+    KNOWN_FIELDS,
+    OPTIONAL_STRING_FIELDS,
+    QUARANTINED_TEXT_LIMIT,
+    REQUIRED_FIELDS,
+    RFC3339_PATTERN,
+    SENDERS,
+    WHITESPACE_CODE_POINTS,
+    reason_case,
+)
 from orchestration.warehouse import ensure_raw_schema, open_warehouse
-
-EVENT_TYPES = (
-    "message",
-    "handover_requested",
-    "handover_received",
-    "handover_cancelled",
-    "handover_disabled",
-    "handover_incomplete",
-    "conversation_closed",
-)
-HANDOVER_EVENT_TYPES = EVENT_TYPES[1:]
-SENDERS = ("customer", "bot", "agent")
-REQUIRED_FIELDS = ("event_id", "occurred_at", "customer_id", "channel", "event_type")
-OPTIONAL_STRING_FIELDS = (
-    "sender",
-    "message_type",
-    "handover_id",
-    "agent_id",
-    "department",
-    "flow_type",
-    "text",
-)
-KNOWN_FIELDS = (*REQUIRED_FIELDS, *OPTIONAL_STRING_FIELDS, "properties")
 
 NDJSON_SUFFIXES = (".ndjson", ".jsonl", ".json")
 GZIP_SUFFIXES = tuple(s + ".gz" for s in NDJSON_SUFFIXES)
 PARQUET_SUFFIXES = (".parquet",)
 
-# RFC 3339 with a mandatory offset; the fraction is cut to microseconds before the cast (decision R3).
-# Hours 00-23 and minutes 00-59, in the time and in the offset (decision R2): DuckDB's cast alone
-# accepts 24:00:00 (as the next midnight) and offsets such as +99:99.
-RFC3339_PATTERN = (
-    r"^\d{4}-\d{2}-\d{2}[Tt ]([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d+)?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)$"
-)
-# A value made only of these characters is blank (decision R5): Unicode White_Space, tabs included.
-WHITESPACE_CODE_POINTS = (
-    *range(9, 14),
-    32,
-    0x85,
-    0xA0,
-    0x1680,
-    *range(0x2000, 0x200B),
-    0x2028,
-    0x2029,
-    0x202F,
-    0x205F,
-    0x3000,
-)
-EARLIEST_VALID_INSTANT = "2000-01-01 00:00:00+00"
-FUTURE_TOLERANCE_DAYS = 3  # the arrival day itself plus two days of clock skew (decision R4)
-QUARANTINED_TEXT_LIMIT = 100_000
 DEFAULT_CHUNK_BYTES = 128 * 1024 * 1024
 SCAN_BATCH_ROWS = 64 * 1024  # rows per Arrow record batch handed to DuckDB (its unit of parallel scan)
 # Part of every partition's fingerprint: bump it when a change of the loader changes what a file loads as,
@@ -211,50 +182,8 @@ def _field_paths(*, root: bool = False) -> str:
     return "[" + ", ".join(_quote(path) for path in paths) + "]"
 
 
-def _blank(column: str) -> str:
-    """SQL: `column` (a string) is empty or only whitespace.
-
-    The first character is tested before the trim, so that the common value costs no copy.
-    """
-    chars = " || ".join(f"chr({code})" for code in WHITESPACE_CODE_POINTS)
-    codes = ", ".join(str(code) for code in WHITESPACE_CODE_POINTS)
-    return (
-        f"(case when ascii({column}) in ({codes}) then trim({column}, {chars}) = '' else {column} = '' end)"
-    )
-
-
 def _reason_expression(arrival_date: date) -> str:
-    whens = [
-        "when txt is null then 'invalid_utf8'",
-        # CASE, not AND: the trim runs only for the lines that are not JSON.
-        "when case when j is null then trim(txt, ' ' || chr(9) || chr(13)) = '' else false end then 'empty_line'",
-        "when j is null or root_type <> 'OBJECT' then 'invalid_json'",
-    ]
-    for name in REQUIRED_FIELDS:
-        whens.append(
-            f"when t_{name} is null or t_{name} = 'NULL' or (t_{name} = 'VARCHAR' and {_blank(name)}) "
-            f"then 'missing_field:{name}'"
-        )
-    for name in REQUIRED_FIELDS:
-        whens.append(f"when t_{name} <> 'VARCHAR' then 'invalid_type:{name}'")
-    for name in OPTIONAL_STRING_FIELDS:
-        whens.append(f"when t_{name} not in ('VARCHAR', 'NULL') then 'invalid_type:{name}'")
-    whens.append("when t_properties not in ('OBJECT', 'NULL') then 'invalid_type:properties'")
-    upper_bound = f"date '{arrival_date.isoformat()}' + interval {FUTURE_TOLERANCE_DAYS} day"
-    event_types = ", ".join(_quote(t) for t in EVENT_TYPES)
-    senders = ", ".join(_quote(s) for s in SENDERS)
-    handover_types = ", ".join(_quote(t) for t in HANDOVER_EVENT_TYPES)
-    whens += [
-        "when occurred_at_utc is null then 'invalid_timestamp'",
-        f"when occurred_at_utc < timestamptz '{EARLIEST_VALID_INSTANT}' "
-        f"or occurred_at_utc >= ({upper_bound})::timestamptz then 'timestamp_out_of_range'",
-        f"when event_type not in ({event_types}) then 'unknown_event_type'",
-        f"when event_type = 'message' and (sender is null or {_blank('sender')}) then 'missing_field:sender'",
-        f"when event_type = 'message' and sender not in ({senders}) then 'invalid_sender'",
-        f"when event_type in ({handover_types}) and (handover_id is null or {_blank('handover_id')}) "
-        "then 'missing_handover_id'",
-    ]
-    return "case\n            " + "\n            ".join(whens) + "\n        end"
+    return reason_case(DUCKDB, arrival_date)
 
 
 # DuckDB's JSON reader accepts trailing commas and NaN/Infinity, which RFC 8259 does not: such

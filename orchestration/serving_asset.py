@@ -7,10 +7,13 @@ the warehouse holds (dbt was not started and nothing is behind), it is not copie
 
 import dagster as dg
 
+from orchestration.config import Settings
+from orchestration.engine import is_spark, serving_source
 from orchestration.names import MARTS_GROUP, SERVING_ASSET, SERVING_GROUP, WAREHOUSE_POOL
 from orchestration.progress import RunProgress
 from orchestration.resources import ServingResource, WarehouseResource
 from orchestration.serving import publish_snapshot, reason_to_publish
+from orchestration.warehouse import open_warehouse
 
 SERVING_ASSET_KEY = dg.AssetKey(SERVING_ASSET)
 
@@ -20,7 +23,7 @@ def mart_keys(dbt_assets: dg.AssetsDefinition) -> list[dg.AssetKey]:
     return sorted((spec.key for spec in dbt_assets.specs if spec.group_name == MARTS_GROUP), key=str)
 
 
-def build_serving_asset(dbt_assets: dg.AssetsDefinition) -> dg.AssetsDefinition:
+def build_serving_asset(settings: Settings, dbt_assets: dg.AssetsDefinition) -> dg.AssetsDefinition:
     marts = mart_keys(dbt_assets)
     if not marts:
         raise ValueError("the dbt project has no model in the marts group: nothing to serve")
@@ -30,7 +33,7 @@ def build_serving_asset(dbt_assets: dg.AssetsDefinition) -> dg.AssetsDefinition:
         group_name=SERVING_GROUP,
         deps=marts,
         pool=WAREHOUSE_POOL,
-        kinds={"duckdb", "parquet"},
+        kinds={"spark" if is_spark(settings) else "duckdb", "parquet"},
         description=(
             "Read-only snapshot of the marts for BI tools and analysts: serving/chat_analytics.duckdb and one "
             "Parquet file per mart under serving/parquet/current/, switched atomically after each "
@@ -45,7 +48,9 @@ def build_serving_asset(dbt_assets: dg.AssetsDefinition) -> dg.AssetsDefinition:
     ) -> dg.MaterializeResult:
         progress.serving_started()
         config = serving.config()
-        with warehouse.open(read_only=True) as con:
+        lock_timeout_seconds = max(warehouse.lock_timeout_seconds, 1.0)
+        source = serving_source(settings, warehouse.file, lock_timeout_seconds)
+        with open_warehouse(source, read_only=True, lock_timeout_seconds=lock_timeout_seconds) as con:
             reason = reason_to_publish(con, config)
         if reason is None:
             detail = f"the snapshot in {config.serving_dir} already holds the warehouse's marts"
@@ -53,11 +58,11 @@ def build_serving_asset(dbt_assets: dg.AssetsDefinition) -> dg.AssetsDefinition:
             progress.serving_finished(False, detail)
             return dg.MaterializeResult(metadata={"published": False, "reason": detail})
         publication = publish_snapshot(
-            warehouse.file,
+            source,
             config,
             run_id=context.run.run_id,
             tables=[key.path[-1] for key in marts],
-            lock_timeout_seconds=max(warehouse.lock_timeout_seconds, 1.0),
+            lock_timeout_seconds=lock_timeout_seconds,
         )
         detail = (
             f"snapshot {publication.version} of {len(publication.row_counts)} marts "

@@ -15,10 +15,10 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import available_timezones
 
-import duckdb
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from raw_engines import DUCKDB_RAW
 
 from orchestration.config import (
     ENV_PSEUDONYMIZE,
@@ -38,7 +38,6 @@ from orchestration.raw_events import (
     KNOWN_FIELDS,
     QUARANTINED_TEXT_LIMIT,
     SENDERS,
-    load_partition,
 )
 
 DAY = date(2026, 3, 8)
@@ -255,15 +254,21 @@ def expected_lines(body: bytes) -> int:
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def engine():
+    """The loader under test (tests/test_fuzz_spark.py overrides it with Spark's)."""
+    return DUCKDB_RAW
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory, engine) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("fuzz")
     (root / "landing" / DAY.isoformat()).mkdir(parents=True)
-    return root / "landing", root / "warehouse.duckdb"
+    return root / "landing", engine.warehouse_in(root)
 
 
 @FAST
 @given(file=files(), gz=st.booleans())
-def test_arbitrary_lines_are_valid_or_quarantined_with_a_reason(workspace, file, gz) -> None:
+def test_arbitrary_lines_are_valid_or_quarantined_with_a_reason(engine, workspace, file, gz) -> None:
     landing, warehouse = workspace
     body, must_be_valid = file
     folder = landing / DAY.isoformat()
@@ -271,26 +276,23 @@ def test_arbitrary_lines_are_valid_or_quarantined_with_a_reason(workspace, file,
         old.unlink()
     (folder / ("fuzz.ndjson.gz" if gz else "fuzz.ndjson")).write_bytes(gzip.compress(body, 1) if gz else body)
 
-    result = load_partition(warehouse, landing, DAY)
+    result = engine.load(warehouse, landing, DAY)
 
     lines = expected_lines(body)
     assert result.lines_read == lines
     assert result.valid_rows + result.quarantined_rows == lines
-    con = duckdb.connect(str(warehouse), read_only=True)
-    try:
-        valid = [
-            n
-            for (n,) in con.execute(
-                "select _line_number from raw.chat_events where _arrival_date = ?", [DAY]
-            ).fetchall()
-        ]
-        quarantined = con.execute(
-            "select _line_number, reason, raw_line, length(raw_line) from raw.quarantined_events "
-            "where _arrival_date = ?",
-            [DAY],
-        ).fetchall()
-    finally:
-        con.close()
+    valid = [
+        n
+        for (n,) in engine.rows(
+            warehouse, "select _line_number from raw.chat_events where _arrival_date = ?", [DAY]
+        )
+    ]
+    quarantined = engine.rows(
+        warehouse,
+        "select _line_number, reason, raw_line, length(raw_line) from raw.quarantined_events "
+        "where _arrival_date = ?",
+        [DAY],
+    )
     assert len(valid) == result.valid_rows and len(quarantined) == result.quarantined_rows
     assert sorted(valid + [q[0] for q in quarantined]) == list(range(1, lines + 1)), "each line exactly once"
     for line_number, reason, raw_line, length in quarantined:
@@ -299,7 +301,7 @@ def test_arbitrary_lines_are_valid_or_quarantined_with_a_reason(workspace, file,
     assert must_be_valid <= set(valid), sorted(must_be_valid - set(valid))
 
 
-def test_nothing_is_lost_across_many_files_of_one_partition(tmp_path: Path) -> None:
+def test_nothing_is_lost_across_many_files_of_one_partition(engine, tmp_path: Path) -> None:
     """Many small files at once, a blank line, CRLF, a missing final newline: every line is counted."""
     folder = tmp_path / "landing" / DAY.isoformat()
     folder.mkdir(parents=True)
@@ -316,7 +318,7 @@ def test_nothing_is_lost_across_many_files_of_one_partition(tmp_path: Path) -> N
         lines = [json.dumps({**event, "event_id": f"e{i}-{j}"}) for j in range(i)] + ["", "{bad"]
         (folder / f"part-{i:02d}.ndjson").write_text("\r\n".join(lines))
         total += len(lines)
-    result = load_partition(tmp_path / "wh.duckdb", tmp_path / "landing", DAY)
+    result = engine.load(engine.warehouse_in(tmp_path), tmp_path / "landing", DAY)
     assert (result.lines_read, result.quarantined_rows) == (total, 60)
     assert result.quarantine_reasons == {"empty_line": 30, "invalid_json": 30}
 

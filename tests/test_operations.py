@@ -144,7 +144,8 @@ def test_dates_without_a_folder_cost_no_warehouse_access(
     monkeypatch.setattr(raw_asset, "load_partition", load_partition)
     warehouse = WarehouseResource(path=str(tmp_path / "warehouse.duckdb"), lock_timeout_seconds=0)
     dates = [date(2026, 3, 1) + timedelta(days=i) for i in range(365)]
-    results = load_range(warehouse, landing, dates)
+    settings = Settings(landing_dir=landing, warehouse=tmp_path / "warehouse.duckdb")
+    results = load_range(settings, warehouse, dates)
     assert loaded == [date(2026, 3, 3)]
     assert [r.arrival_date for r in results] == dates and sum(r.folder_exists for r in results) == 1
     metadata, checks = raw_asset.summarize_loads(results, 0.01)

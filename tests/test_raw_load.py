@@ -1,4 +1,8 @@
-"""The raw loader: validation, quarantine reasons, lineage, duplicates, idempotence, bad files."""
+"""The raw loader: validation, quarantine reasons, lineage, duplicates, idempotence, bad files.
+
+Every test runs against the loader of fixture `engine` (tests/raw_engines.py): DuckDB here, Spark in
+tests/test_raw_load_spark.py, which runs these same tests with the Spark loader (`make test-spark`).
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,12 @@ import json
 from datetime import date
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from raw_engines import DUCKDB_RAW
 
-from orchestration.raw_events import LoadError, load_partition
+from orchestration.raw_events import LoadError
 from orchestration.warehouse import WarehouseLockedError, connect
 
 DAY = date(2026, 3, 8)
@@ -41,12 +45,10 @@ def write_lines(landing: Path, day: date, name: str, lines: list[str | dict], *,
     return path
 
 
-def rows(warehouse: Path, sql: str, params: list | None = None) -> list[tuple]:
-    con = duckdb.connect(str(warehouse), read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
+@pytest.fixture
+def engine():
+    """The loader under test (tests/test_raw_load_spark.py overrides it with Spark's)."""
+    return DUCKDB_RAW
 
 
 @pytest.fixture
@@ -55,8 +57,18 @@ def landing(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def warehouse(tmp_path: Path) -> Path:
-    return tmp_path / "warehouse.duckdb"
+def warehouse(tmp_path: Path, engine) -> Path:
+    return engine.warehouse_in(tmp_path)
+
+
+@pytest.fixture
+def rows(engine):
+    return engine.rows
+
+
+@pytest.fixture
+def load_partition(engine):
+    return engine.load
 
 
 QUARANTINE_CASES = {
@@ -86,7 +98,7 @@ QUARANTINE_CASES = {
 }
 
 
-def test_quarantine_reasons(landing: Path, warehouse: Path) -> None:
+def test_quarantine_reasons(landing: Path, warehouse: Path, load_partition, rows) -> None:
     cases = list(QUARANTINE_CASES.items())
     valid = [
         event("ok-1"),
@@ -112,7 +124,9 @@ def test_quarantine_reasons(landing: Path, warehouse: Path) -> None:
     assert stored["ok-lower"] == "2026-03-08 10:00:00.5+00"
 
 
-def test_impossible_clock_times_and_offsets_are_invalid_timestamps(landing: Path, warehouse: Path) -> None:
+def test_impossible_clock_times_and_offsets_are_invalid_timestamps(
+    landing: Path, warehouse: Path, load_partition, rows
+) -> None:
     """Hours 00-23 and minutes 00-59, in the time and in the offset (decision R2).
 
     DuckDB's own cast reads 24:00:00 as the next midnight and accepts offsets such as +99:99.
@@ -144,7 +158,9 @@ def test_impossible_clock_times_and_offsets_are_invalid_timestamps(landing: Path
     assert stored == {name: utc for name, (_, utc) in valid.items()}
 
 
-def test_values_made_only_of_whitespace_are_blank(landing: Path, warehouse: Path) -> None:
+def test_values_made_only_of_whitespace_are_blank(
+    landing: Path, warehouse: Path, load_partition, rows
+) -> None:
     """Tabs, newlines and other Unicode white space are blank like spaces (decision R5)."""
     cases = [
         (event("w1", channel=" \t "), "missing_field:channel"),
@@ -163,7 +179,9 @@ def test_values_made_only_of_whitespace_are_blank(landing: Path, warehouse: Path
     assert result.valid_rows == len(valid)
 
 
-def test_invalid_utf8_crlf_and_last_line_without_newline(landing: Path, warehouse: Path) -> None:
+def test_invalid_utf8_crlf_and_last_line_without_newline(
+    landing: Path, warehouse: Path, load_partition, rows
+) -> None:
     folder = landing / DAY.isoformat()
     folder.mkdir(parents=True)
     good = json.dumps(event("e1")).encode()
@@ -175,7 +193,7 @@ def test_invalid_utf8_crlf_and_last_line_without_newline(landing: Path, warehous
     assert rows(warehouse, "select _line_number, reason from raw.quarantined_events") == [(2, "invalid_utf8")]
 
 
-def test_lineage_and_extra_fields(landing: Path, warehouse: Path) -> None:
+def test_lineage_and_extra_fields(landing: Path, warehouse: Path, load_partition, rows) -> None:
     write_lines(landing, DAY, "b.ndjson", [event("e1", vendor_flag=True, nested={"x": [1, 2]})])
     result = load_partition(warehouse, landing, DAY)
     ((source, line, arrival, load_id, extra, text),) = rows(
@@ -187,7 +205,9 @@ def test_lineage_and_extra_fields(landing: Path, warehouse: Path) -> None:
     assert text == "bonjour"
 
 
-def test_reload_is_idempotent_and_replaces_the_partition(landing: Path, warehouse: Path) -> None:
+def test_reload_is_idempotent_and_replaces_the_partition(
+    landing: Path, warehouse: Path, load_partition, rows
+) -> None:
     write_lines(landing, DAY, "a.ndjson", [event("e1"), event("e2"), "garbage"])
     load_partition(warehouse, landing, DAY)
     load_partition(warehouse, landing, DAY)
@@ -199,7 +219,7 @@ def test_reload_is_idempotent_and_replaces_the_partition(landing: Path, warehous
     assert rows(warehouse, "select count(*) from raw.quarantined_events") == [(0,)]
 
 
-def test_gzip_and_parquet_inputs(landing: Path, warehouse: Path) -> None:
+def test_gzip_and_parquet_inputs(landing: Path, warehouse: Path, load_partition, rows) -> None:
     write_lines(landing, DAY, "a.ndjson.gz", [event("gz-1"), event("gz-2")], gz=True)
     table = pa.table(
         {
@@ -222,7 +242,9 @@ def test_gzip_and_parquet_inputs(landing: Path, warehouse: Path) -> None:
     assert json.loads(props) == {"campaign": "x"}
 
 
-def test_duplicates_across_partitions_any_order(landing: Path, warehouse: Path) -> None:
+def test_duplicates_across_partitions_any_order(
+    landing: Path, warehouse: Path, engine, load_partition, rows
+) -> None:
     day1, day2 = date(2026, 3, 8), date(2026, 3, 9)
     write_lines(landing, day1, "b.ndjson", [event("e1"), event("e1")])
     write_lines(landing, day1, "a.ndjson", [event("e2")])
@@ -248,12 +270,14 @@ def test_duplicates_across_partitions_any_order(landing: Path, warehouse: Path) 
     load_partition(warehouse, landing, day1)
     assert [r[:2] for r in rows(warehouse, winners_sql)] == [("e1", day2), ("e2", day2), ("e3", day2)]
 
-    other = tmp_warehouse = warehouse.with_name("in-order.duckdb")
+    other = tmp_warehouse = engine.warehouse_in(warehouse.parent / "in-order")
     load_partition(other, landing, day2)
     assert rows(tmp_warehouse, winners_sql) == rows(warehouse, winners_sql)
 
 
-def test_corrupt_gzip_fails_and_leaves_the_warehouse_as_it_was(landing: Path, warehouse: Path) -> None:
+def test_corrupt_gzip_fails_and_leaves_the_warehouse_as_it_was(
+    landing: Path, warehouse: Path, load_partition, rows
+) -> None:
     write_lines(landing, DAY, "a.ndjson", [event("e1")])
     load_partition(warehouse, landing, DAY)
     write_lines(landing, DAY, "a.ndjson", [event("e1"), event("e2")])
@@ -264,7 +288,7 @@ def test_corrupt_gzip_fails_and_leaves_the_warehouse_as_it_was(landing: Path, wa
     assert rows(warehouse, "select event_id from raw.chat_events") == [("e1",)]
 
 
-def test_unreadable_parquet_names_the_file(landing: Path, warehouse: Path) -> None:
+def test_unreadable_parquet_names_the_file(landing: Path, warehouse: Path, load_partition) -> None:
     folder = landing / DAY.isoformat()
     folder.mkdir(parents=True)
     (folder / "broken.parquet").write_bytes(b"PAR1 this is not parquet")
@@ -272,7 +296,9 @@ def test_unreadable_parquet_names_the_file(landing: Path, warehouse: Path) -> No
         load_partition(warehouse, landing, DAY)
 
 
-def test_absent_folder_loads_nothing_and_keeps_earlier_loads(landing: Path, warehouse: Path) -> None:
+def test_absent_folder_loads_nothing_and_keeps_earlier_loads(
+    landing: Path, warehouse: Path, load_partition, rows
+) -> None:
     write_lines(landing, DAY, "a.ndjson", [event("e1")])
     load_partition(warehouse, landing, DAY)
     for path in (landing / DAY.isoformat()).iterdir():
@@ -283,13 +309,19 @@ def test_absent_folder_loads_nothing_and_keeps_earlier_loads(landing: Path, ware
     assert rows(warehouse, "select count(*) from raw.chat_events") == [(1,)]
 
 
-def test_unknown_file_type_is_an_error_not_a_silent_skip(landing: Path, warehouse: Path) -> None:
+def test_unknown_file_type_is_an_error_not_a_silent_skip(
+    landing: Path, warehouse: Path, load_partition
+) -> None:
     write_lines(landing, DAY, "notes.txt", ["hello"])
     with pytest.raises(LoadError, match="notes.txt"):
         load_partition(warehouse, landing, DAY)
 
 
-def test_locked_warehouse_gives_a_clear_message(landing: Path, warehouse: Path, tmp_path: Path) -> None:
+def test_locked_warehouse_gives_a_clear_message(
+    landing: Path, warehouse: Path, tmp_path: Path, engine, load_partition
+) -> None:
+    if engine is not DUCKDB_RAW:
+        pytest.skip("DuckDB's file lock (Spark's lock: tests/test_spark_engine.py)")
     import subprocess
     import sys
 
@@ -313,11 +345,17 @@ def test_locked_warehouse_gives_a_clear_message(landing: Path, warehouse: Path, 
         holder.communicate("")
 
 
-def test_small_chunks_give_the_same_result(landing: Path, tmp_path: Path) -> None:
+def test_small_chunks_give_the_same_result(
+    landing: Path, tmp_path: Path, engine, load_partition, rows
+) -> None:
     lines = [event(f"e{i}", customer_id=f"c{i % 7}") for i in range(200)] + ["bad line"]
     write_lines(landing, DAY, "a.ndjson", lines)
-    big = load_partition(tmp_path / "big.duckdb", landing, DAY)
-    small = load_partition(tmp_path / "small.duckdb", landing, DAY, chunk_bytes=97)
+    big_warehouse, small_warehouse = (
+        engine.warehouse_in(tmp_path / "big"),
+        engine.warehouse_in(tmp_path / "small"),
+    )
+    big = load_partition(big_warehouse, landing, DAY)
+    small = load_partition(small_warehouse, landing, DAY, chunk_bytes=97)
     sql = "select event_id, _line_number from raw.chat_events order by 2"
-    assert rows(tmp_path / "big.duckdb", sql) == rows(tmp_path / "small.duckdb", sql)
+    assert rows(big_warehouse, sql) == rows(small_warehouse, sql)
     assert (small.lines_read, small.quarantined_rows) == (big.lines_read, big.quarantined_rows) == (201, 1)

@@ -110,6 +110,10 @@
     Outside a planned `dbt build` / `dbt run` (compile, docs, a plain `dbt test`) the mode is 'full'.
 #}
 {% macro load_window() -%}
+    {{ return(adapter.dispatch('load_window', 'chat_analytics')()) }}
+{%- endmacro %}
+
+{% macro default__load_window() -%}
     {%- set cache_key = '_chat_analytics_incremental_window' -%}
     {%- if execute and graph.get(cache_key, {}).get('invocation_id') == invocation_id -%}
         {#- read once per invocation: the mode does not change during a run -#}
@@ -265,6 +269,10 @@
 {# ------------------------------------------------------------------ on-run-start: the plan #}
 
 {% macro plan_incremental_run() %}
+    {{ return(adapter.dispatch('plan_incremental_run', 'chat_analytics')()) }}
+{% endmacro %}
+
+{% macro default__plan_incremental_run() %}
     {%- if not execute or flags.WHICH not in ('build', 'run') -%}{{ return('') }}{%- endif -%}
     {%- set runs = chat_analytics.bookkeeping_relation('runs') -%}
     {%- set window = chat_analytics.bookkeeping_relation('window') -%}
@@ -406,6 +414,10 @@
 {# ------------------------------------------------------------------ on-run-end: the watermark #}
 
 {% macro record_incremental_run(results) %}
+    {{ return(adapter.dispatch('record_incremental_run', 'chat_analytics')(results)) }}
+{% endmacro %}
+
+{% macro default__record_incremental_run(results) %}
     {%- if not execute or flags.WHICH not in ('build', 'run') -%}{{ return('') }}{%- endif -%}
     {%- set window = chat_analytics.load_window() -%}
     {%- if window['reason'] == 'not planned' -%}{{ return('') }}{%- endif -%}

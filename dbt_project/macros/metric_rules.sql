@@ -54,7 +54,7 @@
 {% macro starts_epoch(occurred_at, previous_event_at) -%}
     (
         {{ previous_event_at }} is null
-        or {{ occurred_at }} > {{ dbt.dateadd('second', chat_analytics.handover_timeout_seconds(), previous_event_at) }}
+        or {{ occurred_at }} > {{ chat_analytics.add_interval('second', chat_analytics.handover_timeout_seconds(), previous_event_at) }}
     )
 {%- endmacro %}
 
@@ -72,7 +72,7 @@
         {{ previous_event_at }} is null
         or {{ previous_event_type }} = 'conversation_closed'
         or (
-            {{ occurred_at }} > {{ dbt.dateadd('minute', chat_analytics.inactivity_minutes(), previous_event_at) }}
+            {{ occurred_at }} > {{ chat_analytics.add_interval('minute', chat_analytics.inactivity_minutes(), previous_event_at) }}
             and {{ open_handovers_before }} = 0
         )
         or {{ chat_analytics.starts_epoch(occurred_at, previous_event_at) }}

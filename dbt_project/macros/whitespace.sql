@@ -8,5 +8,9 @@
 {%- endmacro %}
 
 {% macro trim_whitespace(column_name) -%}
+    {{ return(adapter.dispatch('trim_whitespace', 'chat_analytics')(column_name)) }}
+{%- endmacro %}
+
+{% macro default__trim_whitespace(column_name) -%}
     trim({{ column_name }}, {% for code in chat_analytics.whitespace_code_points() %}chr({{ code }}){% if not loop.last %} || {% endif %}{% endfor %})
 {%- endmacro %}

@@ -113,4 +113,4 @@ final as (
 )
 
 select * from final
-order by started_at, conversation_id
+{{ chat_analytics.order_for_pruning('started_at, conversation_id') }}

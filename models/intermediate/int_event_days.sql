@@ -23,8 +23,8 @@ staged as (
     {%- if incremental %}
     {%- set bounds = chat_analytics.change_bounds() %}
     -- a local date lies within a day and a half of its UTC instants: prune by time first
-    where occurred_at >= {{ bounds['min_changed_at'] }} - interval 2 day
-        and occurred_at < {{ bounds['max_changed_at'] }} + interval 2 day
+    where occurred_at >= {{ chat_analytics.add_days(bounds['min_changed_at'], -2) }}
+        and occurred_at < {{ chat_analytics.add_days(bounds['max_changed_at'], 2) }}
     {%- endif %}
 
 ),

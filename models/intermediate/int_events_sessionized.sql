@@ -212,9 +212,9 @@ stretches as (
 
     select
         *,
-        last_value(case when starts_stretch then event_id end ignore nulls) over thread_so_far as stretch_id,
+        {{ chat_analytics.last_value_ignore_nulls('case when starts_stretch then event_id end') }} over thread_so_far as stretch_id,
         range_position
-        - last_value(case when starts_stretch then range_position end ignore nulls) over thread_so_far
+        - {{ chat_analytics.last_value_ignore_nulls('case when starts_stretch then range_position end') }} over thread_so_far
         + 1 as stretch_position
     from stretch_starts
     window thread_so_far as (

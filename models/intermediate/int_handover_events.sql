@@ -64,4 +64,4 @@ final as (
 
 -- ordered by handover_id: the handover models read it by id
 select * from final
-order by handover_id, occurred_at
+{{ chat_analytics.order_for_pruning('handover_id, occurred_at') }}

@@ -27,7 +27,7 @@ conversation_days as (
 
 handover_dates as (
 
-    select handover_id, unnest([requested_date, received_date, first_agent_reply_date, closed_date]) as report_date
+    select handover_id, {{ chat_analytics.unnest_values(['requested_date', 'received_date', 'first_agent_reply_date', 'closed_date']) }} as report_date
     from {{ chat_analytics.changed_since_watermark(
         'int_handover_requests',
         'handover_id, requested_date, received_date, first_agent_reply_date, closed_date'

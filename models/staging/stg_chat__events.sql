@@ -79,4 +79,4 @@ final as (
 
 -- ordered by time: later incremental runs read recent rows through DuckDB's zone maps
 select * from final
-order by occurred_at, event_id
+{{ chat_analytics.order_for_pruning('occurred_at, event_id') }}
