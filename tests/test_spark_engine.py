@@ -120,6 +120,11 @@ def _snapshot(settings: Settings) -> Path:
     return ServingConfig.from_settings(settings).current_parquet_dir
 
 
+def _parquet(path: Path) -> str:
+    """read_parquet of a path as a SQL literal (the test folders' names hold quotes)."""
+    return "read_parquet('" + str(path).replace("'", "''") + "')"
+
+
 def test_every_mart_is_equal_column_for_column(engines) -> None:
     duck, spark = _snapshot(engines["duckdb"]), _snapshot(engines["spark"])
     assert sorted(p.name for p in spark.glob("*.parquet")) == sorted(f"{m}.parquet" for m in MARTS)
@@ -127,7 +132,7 @@ def test_every_mart_is_equal_column_for_column(engines) -> None:
     con = duckdb.connect()
     con.execute("set TimeZone = 'UTC'")
     for mart in MARTS:
-        a, b = f"read_parquet('{duck / mart}.parquet')", f"read_parquet('{spark / mart}.parquet')"
+        a, b = _parquet(duck / f"{mart}.parquet"), _parquet(spark / f"{mart}.parquet")
         schema_a = con.execute(
             f"select column_name, column_type from (describe select * from {a})"
         ).fetchall()
@@ -199,8 +204,8 @@ def test_a_rerun_on_spark_rebuilds_and_publishes_the_same_marts(engines) -> None
             (_snapshot(settings).resolve(), snapshot),
         ):
             (extra,) = con.execute(
-                f"select count(*) from (select * from read_parquet('{left / mart}.parquet') "
-                f"except all select * from read_parquet('{right / mart}.parquet'))"
+                f"select count(*) from (select * from {_parquet(left / f'{mart}.parquet')} "
+                f"except all select * from {_parquet(right / f'{mart}.parquet')})"
             ).fetchone()
             assert extra == 0, mart
     builds = [p for p in (settings.spark_warehouse / "builds").iterdir() if p.is_dir()]
