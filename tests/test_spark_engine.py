@@ -45,6 +45,7 @@ MARTS = (
     "activity_by_weekday_hour",
     "closed_by_department",
     "conversations_by_channel",
+    "display_labels",
     "fct_agent_replies",
     "fct_conversations",
     "fct_handover_requests",
