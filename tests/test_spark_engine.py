@@ -24,6 +24,7 @@ import pytest
 from dbt_helpers import RAW_EVENT_COLUMNS, _complete
 from raw_engines import SPARK_RAW, DuckDBRaw
 from test_dbt_models import RAW_ROWS, TOLERATED_WARNINGS
+from test_serving import MARTS
 
 from orchestration.config import DBT_PROJECT_DIR, Settings
 from orchestration.generator import GeneratorConfig, generate
@@ -41,17 +42,6 @@ TIMEZONE = "America/Toronto"
 # Spring forward on 2026-03-08, fall back on 2026-11-01 (Toronto).
 SPRING = date(2026, 3, 6)
 FALL = date(2026, 10, 30)
-MARTS = (
-    "activity_by_weekday_hour",
-    "closed_by_department",
-    "conversations_by_channel",
-    "display_labels",
-    "fct_agent_replies",
-    "fct_conversations",
-    "fct_handover_requests",
-    "kpi_daily",
-    "transfers_by_outcome",
-)
 
 
 def _landing_dates(landing: Path) -> tuple[date, date]:
