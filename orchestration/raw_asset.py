@@ -18,9 +18,8 @@ from orchestration.engine import is_spark
 from orchestration.names import LANDING_CHECK, QUARANTINE_CHECK, RAW_ASSET, RAW_GROUP, WAREHOUSE_POOL
 from orchestration.partitions import partition_dates
 from orchestration.progress import RunProgress
-from orchestration.raw_events import LoadResult, load_partition
+from orchestration.raw_events import LoadResult, load_partitions
 from orchestration.resources import WarehouseResource
-from orchestration.warehouse import ensure_raw_schema
 
 RAW_ASSET_KEY = dg.AssetKey(RAW_ASSET)
 # Metadata is copied onto the materialization of every partition of the run: keep it small.
@@ -137,25 +136,36 @@ def _log(log: dg.DagsterLogManager | None, lines: list[str]) -> None:
     lines.clear()
 
 
-def partition_loader(
+def engine_loader(
     settings: Settings, warehouse: WarehouseResource, *, force: bool = False
-) -> Callable[[date], LoadResult]:
-    """The engine's loader of one arrival date (`CHAT_ANALYTICS_ENGINE`)."""
+) -> Callable[[Sequence[date]], list[LoadResult]]:
+    """The engine's loader of a run's arrival dates that have a folder (`CHAT_ANALYTICS_ENGINE`).
+
+    DuckDB loads them in one pass (one transaction, decision O21); Spark one partition at a time.
+    """
     if is_spark(settings):
         from orchestration.spark_loader import load_partition as load_spark_partition
 
-        return lambda arrival_date: load_spark_partition(
-            settings, arrival_date, lock_timeout_seconds=warehouse.lock_timeout_seconds, force=force
-        )
-    # The raw tables exist after every run, so that dbt finds its sources even when nothing was loaded.
-    with warehouse.open() as con:
-        ensure_raw_schema(con)
-    return lambda arrival_date: load_partition(
+        return lambda dates: [
+            load_spark_partition(
+                settings, arrival_date, lock_timeout_seconds=warehouse.lock_timeout_seconds, force=force
+            )
+            for arrival_date in dates
+        ]
+    return lambda dates: load_partitions(
         warehouse.file,
         settings.landing_dir,
-        arrival_date,
+        dates,
         lock_timeout_seconds=warehouse.lock_timeout_seconds,
         force=force,
+    )
+
+
+def _load_line(result: LoadResult) -> str:
+    return (
+        f"raw {result.arrival_date}: {result.lines_read} lines, {result.valid_rows} valid, "
+        f"{result.quarantined_rows} quarantined, {result.duplicate_rows} duplicates"
+        + (" (files unchanged since their last load: not reloaded)" if result.unchanged else "")
     )
 
 
@@ -171,24 +181,24 @@ def load_range(
     progress = progress or RunProgress()
     progress.raw_started(len(dates))
     landing_dir = settings.landing_dir
-    load = partition_loader(settings, warehouse, force=force)
     folders = arrival_folders(landing_dir)
-    results = []
+    present = [day for day in dates if day.isoformat() in folders]
+    if present or not is_spark(settings):
+        # The raw tables exist after every run (on DuckDB), so that dbt finds its sources even when
+        # nothing was loaded; dates without a folder cost no warehouse access of their own.
+        loaded = {
+            result.arrival_date: result for result in engine_loader(settings, warehouse, force=force)(present)
+        }
+    else:
+        loaded = {}
+    results = [loaded.get(day) or absent_partition(landing_dir, day) for day in dates]
     lines: list[str] = []
-    for arrival_date in dates:
-        if arrival_date.isoformat() not in folders:
-            result = absent_partition(landing_dir, arrival_date)
-        else:
-            result = load(arrival_date)
-            lines.append(
-                f"raw {arrival_date}: {result.lines_read} lines, {result.valid_rows} valid, "
-                f"{result.quarantined_rows} quarantined, {result.duplicate_rows} duplicates"
-                + (" (files unchanged since their last load: not reloaded)" if result.unchanged else "")
-            )
+    for result in results:
+        if result.folder_exists:
+            lines.append(_load_line(result))
             if len(lines) == LOG_BATCH:
                 _log(log, lines)
         progress.raw_partition(result)
-        results.append(result)
     _log(log, lines)
     missing = [r.arrival_date for r in results if not r.folder_exists]
     if missing and log is not None:

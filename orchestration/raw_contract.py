@@ -142,8 +142,14 @@ class Dialect:
     def empty_text(self, column: str) -> str:
         raise NotImplementedError
 
-    def out_of_range(self, arrival_date: date) -> str:
+    def out_of_range(self, arrival_date: date | str) -> str:
+        """The instant is before 2000 or past the tolerance of the arrival date (a date or a SQL date column)."""
         raise NotImplementedError
+
+
+def date_sql(arrival_date: date | str) -> str:
+    """A date as SQL: a literal for a `date`, else the SQL expression itself (a column name)."""
+    return f"date '{arrival_date.isoformat()}'" if isinstance(arrival_date, date) else arrival_date
 
 
 class DuckDBDialect(Dialect):
@@ -165,8 +171,8 @@ class DuckDBDialect(Dialect):
         chars = " || ".join("' '" if code == 32 else f"chr({code})" for code in EMPTY_LINE_CODE_POINTS)
         return f"trim({column}, {chars}) = ''"
 
-    def out_of_range(self, arrival_date: date) -> str:
-        upper_bound = f"date '{arrival_date.isoformat()}' + interval {FUTURE_TOLERANCE_DAYS} day"
+    def out_of_range(self, arrival_date: date | str) -> str:
+        upper_bound = f"{date_sql(arrival_date)} + interval {FUTURE_TOLERANCE_DAYS} day"
         return (
             f"occurred_at_utc < timestamptz '{EARLIEST_VALID_INSTANT}' "
             f"or occurred_at_utc >= ({upper_bound})::timestamptz"
@@ -192,21 +198,22 @@ class SparkDialect(Dialect):
     def empty_text(self, column: str) -> str:
         return f"btrim({column}, {spark_string_literal(EMPTY_LINE_CODE_POINTS)}) = ''"
 
-    def out_of_range(self, arrival_date: date) -> str:
+    def out_of_range(self, arrival_date: date | str) -> str:
         # Sessions run in UTC: a timestamp literal without an offset is a UTC instant.
-        upper_bound = arrival_date + timedelta(days=FUTURE_TOLERANCE_DAYS)
         earliest = EARLIEST_VALID_INSTANT.removesuffix("+00")
-        return (
-            f"occurred_at_utc < timestamp '{earliest}' "
-            f"or occurred_at_utc >= timestamp '{upper_bound.isoformat()} 00:00:00'"
-        )
+        if isinstance(arrival_date, date):
+            upper_bound = arrival_date + timedelta(days=FUTURE_TOLERANCE_DAYS)
+            limit = f"timestamp '{upper_bound.isoformat()} 00:00:00'"
+        else:
+            limit = f"cast(date_add({arrival_date}, {FUTURE_TOLERANCE_DAYS}) as timestamp)"
+        return f"occurred_at_utc < timestamp '{earliest}' or occurred_at_utc >= {limit}"
 
 
 DUCKDB = DuckDBDialect()
 SPARK = SparkDialect()
 
 
-def rule_condition(rule: Rule, dialect: Dialect, arrival_date: date) -> str:
+def rule_condition(rule: Rule, dialect: Dialect, arrival_date: date | str) -> str:
     field = rule.field
     if rule.kind == "not_utf8":
         condition = "txt is null"
@@ -243,8 +250,11 @@ def rule_condition(rule: Rule, dialect: Dialect, arrival_date: date) -> str:
     return condition
 
 
-def reason_case(dialect: Dialect, arrival_date: date) -> str:
-    """SQL: the quarantine reason of a parsed line (null for a valid line), rules in R5's order."""
+def reason_case(dialect: Dialect, arrival_date: date | str) -> str:
+    """SQL: the quarantine reason of a parsed line (null for a valid line), rules in R5's order.
+
+    `arrival_date` is the lines' arrival date, or the SQL column holding it (several partitions in one pass).
+    """
     whens = [
         f"when {rule_condition(rule, dialect, arrival_date)} then {quote(rule.reason)}"
         for rule in QUARANTINE_RULES

@@ -1,13 +1,14 @@
-"""Loading one arrival-date partition of the landing zone into `raw.chat_events` (SPEC §2).
+"""Loading arrival-date partitions of the landing zone into `raw.chat_events` (SPEC §2).
 
 Lines are cut with numpy and handed to DuckDB as Arrow binary arrays, so validation and
-JSON parsing happen in DuckDB, never per line in Python. The whole partition is replaced in one
-transaction: a failure leaves the warehouse exactly as it was.
+JSON parsing happen in DuckDB, never per line in Python. A range of partitions is replaced in one
+pass and one transaction (decision O21): a failure leaves the warehouse exactly as it was.
 
-The same transaction records the load's changes for incremental dbt runs (decision O4): the load
-takes the next load sequence number (`raw.load_log.load_seq`) and writes to `raw.event_changes` one
-row per winning copy (`not _is_duplicate`) it removed or added, with the keys that tell dbt what to
-recompute (thread, instant, handover). New data is thus found by load, never by event time.
+The same transaction records the load's changes for incremental dbt runs (decision O4): each loaded
+partition takes the next load sequence number (`raw.load_log.load_seq`), and `raw.event_changes`
+receives one row per winning copy (`not _is_duplicate`) the pass removed or added, with the keys that
+tell dbt what to recompute (thread, instant, handover). New data is thus found by load, never by
+event time.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import gzip
 import hashlib
 import uuid
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -30,6 +31,7 @@ import pyarrow as pa
 # Its names stay importable from here.
 from orchestration.raw_contract import (  # noqa: F401
     DUCKDB,
+    DUPLICATE_RANK_ORDER,
     EARLIEST_VALID_INSTANT,
     EVENT_TYPES,
     FUTURE_TOLERANCE_DAYS,
@@ -182,10 +184,6 @@ def _field_paths(*, root: bool = False) -> str:
     return "[" + ", ".join(_quote(path) for path in paths) + "]"
 
 
-def _reason_expression(arrival_date: date) -> str:
-    return reason_case(DUCKDB, arrival_date)
-
-
 # DuckDB's JSON reader accepts trailing commas and NaN/Infinity, which RFC 8259 does not: such
 # lines are invalid_json. String literals are blanked out (so that a "NaN" inside a text does not
 # count) only for the rare lines that match the test on the whole line, and that test only runs on
@@ -207,12 +205,13 @@ _LENIENT_JSON_CHECK = f"""case
         end"""
 
 
-def _parse_sql(arrival_date: date) -> str:
+def _parse_sql() -> str:
     known = ", ".join(_quote(n) for n in KNOWN_FIELDS)
     return f"""
     create or replace temp table _parsed as
     with decoded as (
         select
+            file_index,
             line_number,
             octet_length(line) as raw_line_bytes,
             -- 'ignore' drops invalid bytes: a shorter result means the line is not UTF-8 (no try()).
@@ -250,6 +249,7 @@ def _parse_sql(arrival_date: date) -> str:
     ),
     reasoned as (
         select
+            file_index,
             line_number,
             raw_line_bytes,
             txt,
@@ -262,8 +262,9 @@ def _parse_sql(arrival_date: date) -> str:
                     list_filter(map_entries(try_cast(j as map(varchar, json))), lambda e: e.key not in ({known}))
                 ))
             end as extra_fields,
-            {_reason_expression(arrival_date)} as reason
+            {reason_case(DUCKDB, "_arrival_date")} as reason
         from timed
+        join _files using (file_index)
     )
     select
         * exclude (txt, undecodable),
@@ -273,12 +274,43 @@ def _parse_sql(arrival_date: date) -> str:
     """
 
 
-def _insert_parsed(
-    con: duckdb.DuckDBPyConnection, arrival_date: date, source_file: str, load_id: str, loaded_at: datetime
-) -> int:
-    """Validate the lines of `_chunk` and append them to raw; return how many lines it held."""
-    con.execute(_parse_sql(arrival_date))
-    params = [arrival_date, source_file, load_id, loaded_at]
+CHANGE_KEY_COLUMNS = "event_id, customer_id, channel, handover_id, occurred_at_utc, _arrival_date"
+# The partitions a pass replaces (a temp table registered by `_replace_partitions`).
+IN_PASS = "_arrival_date in (select _arrival_date from _files)"
+
+
+@dataclass
+class _Partition:
+    """One arrival folder of a pass: its result (filled in as it loads) and its files."""
+
+    result: LoadResult
+    paths: list[Path]
+
+
+@dataclass
+class _Batch:
+    """Lines of one or more files, handed to DuckDB as one scan."""
+
+    tables: list[pa.Table] = field(default_factory=list)
+    nbytes: int = 0
+
+    def add(self, file_index: int, first_line: int, lines: pa.Array) -> None:
+        count = len(lines)
+        self.tables.append(
+            pa.table(
+                {
+                    "file_index": pa.array(np.full(count, file_index, dtype=np.int32)),
+                    "line_number": pa.array(np.arange(first_line, first_line + count, dtype=np.int64)),
+                    "line": lines,
+                }
+            )
+        )
+        self.nbytes += lines.nbytes
+
+
+def _insert_parsed(con: duckdb.DuckDBPyConnection, loaded_at: datetime) -> None:
+    """Validate the lines of `_chunk` and append them to raw (valid or quarantined)."""
+    con.execute(_parse_sql())
     con.execute(
         """
         insert into raw.chat_events
@@ -286,47 +318,51 @@ def _insert_parsed(
             event_id, occurred_at, occurred_at_utc, customer_id, channel, event_type,
             sender, message_type, handover_id, agent_id, department, flow_type, text,
             properties, extra_fields,
-            ?, ?, line_number, ?, ?, false
-        from _parsed
-        where reason is null
+            f._arrival_date, f._source_file, p.line_number, f._load_id, $loaded_at, false
+        from _parsed as p
+        join _files as f using (file_index)
+        where p.reason is null
         """,
-        params,
+        {"loaded_at": loaded_at},
     )
     con.execute(
         """
         insert into raw.quarantined_events
-        select ?, ?, line_number, raw_line, raw_line_bytes, reason, ?, ?
-        from _parsed
-        where reason is not null
+        select f._arrival_date, f._source_file, p.line_number, p.raw_line, p.raw_line_bytes, p.reason,
+            f._load_id, $loaded_at
+        from _parsed as p
+        join _files as f using (file_index)
+        where p.reason is not null
         """,
-        params,
+        {"loaded_at": loaded_at},
     )
-    (lines,) = con.execute("select count(*) from _parsed").fetchone()
     con.execute("drop table _parsed")
-    return int(lines)
 
 
-def _load_ndjson(
-    con: duckdb.DuckDBPyConnection,
-    path: Path,
-    source_file: str,
-    arrival_date: date,
-    load_id: str,
-    loaded_at: datetime,
-    chunk_bytes: int,
-) -> int:
+def _flush(con: duckdb.DuckDBPyConnection, batch: _Batch, loaded_at: datetime) -> None:
+    if not batch.tables:
+        return
+    table = pa.concat_tables(batch.tables)
+    # Several record batches (zero-copy slices): DuckDB scans one batch per thread.
+    con.register("_chunk", pa.Table.from_batches(table.to_batches(max_chunksize=SCAN_BATCH_ROWS)))
+    try:
+        _insert_parsed(con, loaded_at)
+    finally:
+        con.unregister("_chunk")
+    batch.tables.clear()
+    batch.nbytes = 0
+
+
+def _read_ndjson(path: Path, file_index: int, batch: _Batch, chunk_bytes: int, flush) -> int:
+    """Add the lines of an NDJSON file (gzip or not) to `batch`, flushing full batches; return the line count."""
     lines_read = 0
     try:
         with _open_lines(path) as stream:
             for first_line, lines in _line_batches(stream, chunk_bytes):
-                numbers = pa.array(np.arange(first_line, first_line + len(lines), dtype=np.int64))
-                table = pa.table({"line_number": numbers, "line": lines})
-                # Several record batches (zero-copy slices): DuckDB scans one batch per thread.
-                con.register("_chunk", pa.Table.from_batches(table.to_batches(max_chunksize=SCAN_BATCH_ROWS)))
-                try:
-                    lines_read += _insert_parsed(con, arrival_date, source_file, load_id, loaded_at)
-                finally:
-                    con.unregister("_chunk")
+                batch.add(file_index, first_line, lines)
+                lines_read += len(lines)
+                if batch.nbytes >= chunk_bytes:
+                    flush()
     except (OSError, EOFError, zlib.error) as exc:
         raise LoadError(f"{path}: cannot be read ({exc.__class__.__name__}: {exc})") from exc
     return lines_read
@@ -344,14 +380,8 @@ def _parquet_column_expression(name: str, type_name: str) -> str:
     return column
 
 
-def _load_parquet(
-    con: duckdb.DuckDBPyConnection,
-    path: Path,
-    source_file: str,
-    arrival_date: date,
-    load_id: str,
-    loaded_at: datetime,
-) -> int:
+def _load_parquet(con: duckdb.DuckDBPyConnection, path: Path, file_index: int, loaded_at: datetime) -> int:
+    """Validate and append the rows of a Parquet file (a row is a line); return the row count."""
     try:
         schema = con.execute("describe select * from read_parquet(?)", [str(path)]).fetchall()
         fields = ", ".join(
@@ -363,6 +393,7 @@ def _load_parquet(
             f"""
             create or replace temp table _chunk as
             select
+                {int(file_index)}::integer as file_index,
                 file_row_number + 1 as line_number,
                 encode(to_json({{{fields}}})::varchar) as line
             from read_parquet(?, file_row_number = true)
@@ -371,144 +402,297 @@ def _load_parquet(
         )
     except duckdb.Error as exc:
         raise LoadError(f"{path}: cannot be read as Parquet ({exc})") from exc
-    rows = _insert_parsed(con, arrival_date, source_file, load_id, loaded_at)
+    ((rows,),) = con.execute("select count(*) from _chunk").fetchall()
+    _insert_parsed(con, loaded_at)
     con.execute("drop table _chunk")
-    return rows
+    return int(rows)
 
 
-CHANGE_KEY_COLUMNS = "event_id, customer_id, channel, handover_id, occurred_at_utc, _arrival_date"
+def _mark_duplicates(con: duckdb.DuckDBPyConnection) -> None:
+    """Recompute `_is_duplicate` for every event_id the pass's partitions hold or held (decision R8).
 
-
-def _returned_rows(con: duckdb.DuckDBPyConnection, sql: str, params: dict) -> pa.Table:
-    """The rows of an `update ... returning` statement as an Arrow table (few rows: flipped copies)."""
-    cursor = con.execute(sql, params)
-    names = [column[0] for column in cursor.description]
-    return pa.Table.from_pylist([dict(zip(names, row, strict=True)) for row in cursor.fetchall()])
-
-
-def _mark_duplicates(con: duckdb.DuckDBPyConnection, arrival_date: date) -> list[pa.Table]:
-    """Recompute `_is_duplicate` for every event_id this partition holds or held (decision R8).
-
-    Returns the rows of other partitions whose flag changed (their new flag included): a copy that
-    stopped or started being the winning one is a change for incremental runs.
+    One ranking for the whole pass. The flags that change are kept in `_flipped` (with the new flag):
+    a copy of another partition that stopped or started being the winning one is a change for
+    incremental runs.
     """
-    flipped: list[pa.Table] = []
+    con.execute(
+        f"""
+        create or replace temp table _affected_ids as
+        select event_id from raw.chat_events where {IN_PASS}
+        union
+        select event_id from _previous_ids
+        """
+    )
+    rank_order = ", ".join(DUPLICATE_RANK_ORDER)
+    con.execute(
+        f"""
+        create or replace temp table _flipped as
+        with contested as (
+            -- Only ids with several copies, or a flagged single copy, are ranked: a hash count
+            -- instead of sorting every event.
+            select event_id
+            from raw.chat_events
+            where event_id in (select event_id from _affected_ids)
+            group by event_id
+            having count(*) > 1 or bool_or(_is_duplicate)
+        ),
+        ranked as (
+            select
+                {CHANGE_KEY_COLUMNS}, _source_file, _line_number, _is_duplicate,
+                row_number() over (partition by event_id order by {rank_order}) > 1 as is_later_copy
+            from raw.chat_events
+            where event_id in (select event_id from contested)
+        )
+        select {CHANGE_KEY_COLUMNS}, _source_file, _line_number, is_later_copy as new_is_duplicate
+        from ranked
+        where is_later_copy <> _is_duplicate
+        """
+    )
     con.execute(
         """
         update raw.chat_events as e
-        set _is_duplicate = true
-        from (
-            select _source_file, _line_number
-            from (
-                select
-                    event_id, _arrival_date, _source_file, _line_number,
-                    row_number() over (
-                        partition by event_id order by _arrival_date, _source_file, _line_number
-                    ) as copy_rank
-                from raw.chat_events
-                where _arrival_date <= $d
-                    -- Only ids with several copies are ranked: a hash count instead of sorting them all.
-                    and event_id in (
-                        select event_id
-                        from raw.chat_events
-                        where _arrival_date <= $d
-                            and event_id in (select event_id from raw.chat_events where _arrival_date = $d)
-                        group by event_id
-                        having count(*) > 1
-                    )
-            )
-            where _arrival_date = $d and copy_rank > 1
-        ) as later_copy
-        where e._arrival_date = $d
-            and e._source_file = later_copy._source_file
-            and e._line_number = later_copy._line_number
-        """,
-        {"d": arrival_date},
+        set _is_duplicate = f.new_is_duplicate
+        from _flipped as f
+        where e._arrival_date = f._arrival_date
+            and e._source_file = f._source_file
+            and e._line_number = f._line_number
+        """
     )
-    # Copies that arrived on later dates lose to this partition's copy.
-    flipped.append(
-        _returned_rows(
-            con,
-            f"""
-            update raw.chat_events
-            set _is_duplicate = true
-            where _arrival_date > $d
-                and not _is_duplicate
-                and event_id in (select event_id from raw.chat_events where _arrival_date = $d)
-            returning {CHANGE_KEY_COLUMNS}, _is_duplicate
-            """,
-            {"d": arrival_date},
-        )
-    )
-    # Events this partition no longer holds: the next copy in line wins again.
-    changed_elsewhere = _returned_rows(
-        con,
-        f"""
-        update raw.chat_events as e
-        set _is_duplicate = ranked.copy_rank > 1
-        from (
-            select
-                event_id, _arrival_date, _source_file, _line_number,
-                row_number() over (
-                    partition by event_id order by _arrival_date, _source_file, _line_number
-                ) as copy_rank
-            from raw.chat_events
-            where event_id in (
-                select event_id from _previous_ids
-                except
-                select event_id from raw.chat_events where _arrival_date = $d
-            )
-        ) as ranked
-        where e.event_id = ranked.event_id
-            and e._arrival_date = ranked._arrival_date
-            and e._source_file = ranked._source_file
-            and e._line_number = ranked._line_number
-            and e._is_duplicate <> (ranked.copy_rank > 1)
-        returning {", ".join("e." + c.strip() for c in CHANGE_KEY_COLUMNS.split(","))}, e._is_duplicate
-        """,
-        {"d": arrival_date},
-    )
-    flipped.append(changed_elsewhere)
-    return flipped
 
 
-def _record_changes(
-    con: duckdb.DuckDBPyConnection, arrival_date: date, flipped: list[pa.Table]
-) -> tuple[int, int]:
-    """Write this load's changes to raw.event_changes; return (load_seq, rows written).
+def _record_changes(con: duckdb.DuckDBPyConnection, load_seq: int) -> int:
+    """Write the pass's changes to raw.event_changes under `load_seq`; return the rows written.
 
-    A change is a winning copy removed (the partition's winners before the load, copies elsewhere
-    that lost) or added (the partition's winners after the load, copies elsewhere that won). A
-    reload rewrites the partition's lineage (`_load_id`), so its winners count as changed too.
+    A change is a winning copy removed (the partitions' winners before the pass, copies elsewhere that
+    lost) or added (the partitions' winners after the pass, copies elsewhere that won). A reload rewrites
+    the partitions' lineage (`_load_id`), so their winners count as changed too.
     """
-    ((load_seq,),) = con.execute("select coalesce(max(load_seq), 0) + 1 from raw.load_log").fetchall()
-    parts = [
-        f"select 'removed' as change_type, {CHANGE_KEY_COLUMNS} from _removed_winners",
-        f"select 'added' as change_type, {CHANGE_KEY_COLUMNS} from raw.chat_events "
-        "where _arrival_date = $d and not _is_duplicate",
-    ]
-    registered = []
-    for i, table in enumerate(flipped):
-        if table.num_rows:
-            registered.append(f"_flipped_{i}")
-            con.register(registered[-1], table)
-            parts.append(
-                f"select case when _is_duplicate then 'removed' else 'added' end, {CHANGE_KEY_COLUMNS} "
-                f"from {registered[-1]}"
-            )
-    try:
-        ((written,),) = con.execute(
-            f"""
-            insert into raw.event_changes
-            select distinct $seq, change_type, {CHANGE_KEY_COLUMNS}
-            from ({" union all ".join(parts)})
-            """,
-            {"d": arrival_date, "seq": load_seq},
+    ((written,),) = con.execute(
+        f"""
+        insert into raw.event_changes
+        select distinct $seq, change_type, {CHANGE_KEY_COLUMNS}
+        from (
+            select 'removed' as change_type, {CHANGE_KEY_COLUMNS} from _removed_winners
+            union all
+            select 'added', {CHANGE_KEY_COLUMNS} from raw.chat_events where {IN_PASS} and not _is_duplicate
+            union all
+            select case when new_is_duplicate then 'removed' else 'added' end, {CHANGE_KEY_COLUMNS}
+            from _flipped
+            where not {IN_PASS}
+        )
+        """,
+        {"seq": load_seq},
+    ).fetchall()
+    return int(written)
+
+
+def _count(con: duckdb.DuckDBPyConnection, results: list[LoadResult]) -> None:
+    """Each partition's rows as the warehouse holds them (valid, duplicates, quarantined by reason)."""
+    if not results:
+        return
+    dates = [result.arrival_date for result in results]
+    valid = {
+        day: (int(rows), int(duplicates))
+        for day, rows, duplicates in con.execute(
+            "select _arrival_date, count(*), count(*) filter (where _is_duplicate) from raw.chat_events "
+            "where _arrival_date in (select unnest($dates)) group by 1",
+            {"dates": dates},
         ).fetchall()
+    }
+    reasons: dict[date, dict[str, int]] = {}
+    for day, reason, rows in con.execute(
+        "select _arrival_date, reason, count(*) from raw.quarantined_events "
+        "where _arrival_date in (select unnest($dates)) group by 1, 2 order by 1, 2",
+        {"dates": dates},
+    ).fetchall():
+        reasons.setdefault(day, {})[reason] = int(rows)
+    for result in results:
+        result.valid_rows, result.duplicate_rows = valid.get(result.arrival_date, (0, 0))
+        result.quarantine_reasons = reasons.get(result.arrival_date, {})
+        result.quarantined_rows = sum(result.quarantine_reasons.values())
+
+
+def _last_loads(con: duckdb.DuckDBPyConnection, dates: list[date]) -> dict[date, tuple[str, int]]:
+    """(fingerprint, lines read) of each date's last load, in one query."""
+    rows = con.execute(
+        "select arrival_date, arg_max(files_fingerprint, load_seq), arg_max(lines_read, load_seq) "
+        "from raw.load_log where arrival_date in (select unnest($dates)) group by 1",
+        {"dates": dates},
+    ).fetchall()
+    return {day: (fingerprint, int(lines)) for day, fingerprint, lines in rows}
+
+
+def _replace_partitions(
+    con: duckdb.DuckDBPyConnection, partitions: list[_Partition], chunk_bytes: int
+) -> None:
+    """Replace the partitions' rows with their files' lines, in the caller's transaction."""
+    loaded_at = datetime.now(UTC)
+    files: list[tuple[int, date, str, str]] = []
+    for partition in partitions:
+        for source_file in partition.result.files:
+            files.append((len(files), partition.result.arrival_date, source_file, partition.result.load_id))
+    con.register(
+        "_files_input",
+        pa.table(
+            {
+                "file_index": pa.array([f[0] for f in files], pa.int32()),
+                "_arrival_date": pa.array([f[1] for f in files], pa.date32()),
+                "_source_file": pa.array([f[2] for f in files], pa.string()),
+                "_load_id": pa.array([f[3] for f in files], pa.string()),
+            }
+        ),
+    )
+    # A partition without files (an empty folder) is replaced by nothing: it needs a row all the same.
+    con.execute(
+        "create or replace temp table _files as select * from _files_input union all "
+        "select null::integer, d, null, null from unnest($dates) as t(d) "
+        "where d not in (select _arrival_date from _files_input)",
+        {"dates": [p.result.arrival_date for p in partitions]},
+    )
+    con.unregister("_files_input")
+    con.execute(
+        f"create or replace temp table _previous_ids as select distinct event_id from raw.chat_events where {IN_PASS}"
+    )
+    con.execute(
+        f"create or replace temp table _removed_winners as select {CHANGE_KEY_COLUMNS} "
+        f"from raw.chat_events where {IN_PASS} and not _is_duplicate"
+    )
+    con.execute(f"delete from raw.chat_events where {IN_PASS}")
+    con.execute(f"delete from raw.quarantined_events where {IN_PASS}")
+
+    batch = _Batch()
+    file_index = 0
+    for partition in partitions:
+        lines_read = 0
+        for path in partition.paths:
+            if path.name.endswith(PARQUET_SUFFIXES):
+                lines_read += _load_parquet(con, path, file_index, loaded_at)
+            else:
+                lines_read += _read_ndjson(
+                    path, file_index, batch, chunk_bytes, lambda: _flush(con, batch, loaded_at)
+                )
+            file_index += 1
+        partition.result.lines_read = lines_read
+    _flush(con, batch, loaded_at)
+
+
+def load_partitions(
+    warehouse: Path,
+    landing_dir: Path,
+    arrival_dates: Iterable[date],
+    *,
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    lock_timeout_seconds: float = 0.0,
+    force: bool = False,
+) -> list[LoadResult]:
+    """Replace raw partitions `arrival_dates` with the files of `<landing_dir>/<date>/`, in one pass.
+
+    One transaction for all of them (decision O21): the files are read and validated in batches of
+    about `chunk_bytes` whatever their partition, duplicates are ranked once and the changes recorded
+    once; a failure (it names the file) leaves the warehouse exactly as it was. Each loaded partition
+    gets its row in `raw.load_log` and its own load sequence number; the changes carry the pass's last.
+
+    An absent folder loads nothing and leaves an earlier load of the partition in place
+    (decision R10): a purged landing zone must not erase the warehouse's history. Files identical to
+    the partition's last load are not reloaded unless `force` (decision O10): a rerun changes nothing.
+    Results come in the order of `arrival_dates`.
+    """
+    partitions: list[_Partition] = []
+    for arrival_date in arrival_dates:
+        folder = landing_dir / arrival_date.isoformat()
+        result = LoadResult(
+            arrival_date=arrival_date, folder=folder, folder_exists=folder.is_dir(), load_id=uuid.uuid4().hex
+        )
+        paths = partition_files(folder)
+        result.files = [f"{arrival_date.isoformat()}/{path.name}" for path in paths]
+        partitions.append(_Partition(result, paths))
+    present = [p for p in partitions if p.result.folder_exists]
+    with open_warehouse(warehouse, lock_timeout_seconds=lock_timeout_seconds) as con:
+        ensure_raw_schema(con)
+        if not present:
+            return [p.result for p in partitions]
+        last_loads = _last_loads(con, [p.result.arrival_date for p in present])
+        to_load = []
+        for partition in present:
+            result = partition.result
+            result.fingerprint = files_fingerprint(result.folder, partition.paths)
+            last_load = last_loads.get(result.arrival_date)
+            if not force and last_load is not None and last_load[0] == result.fingerprint:
+                result.unchanged = True
+                result.lines_read = last_load[1]
+            else:
+                to_load.append(partition)
+        if not to_load:
+            _count(con, [p.result for p in present])
+            return [p.result for p in partitions]
+        con.execute("begin transaction")
+        try:
+            started_at = datetime.now(UTC)
+            _replace_partitions(con, to_load, chunk_bytes)
+            _mark_duplicates(con)
+            ((first_seq,),) = con.execute(
+                "select coalesce(max(load_seq), 0) + 1 from raw.load_log"
+            ).fetchall()
+            for offset, partition in enumerate(to_load):
+                partition.result.load_seq = int(first_seq) + offset
+            last_seq = int(first_seq) + len(to_load) - 1
+            changes = _record_changes(con, last_seq)
+            _count(con, [p.result for p in present])
+            for partition in to_load:
+                result = partition.result
+                # Changes are recorded for the pass; each loaded partition reports the pass's count.
+                result.event_changes = changes
+                if result.valid_rows + result.quarantined_rows != result.lines_read:
+                    raise LoadError(
+                        f"{result.folder}: {result.lines_read} lines read but {result.valid_rows} valid and "
+                        f"{result.quarantined_rows} quarantined rows written; nothing was loaded"
+                    )
+            _log_loads(con, [p.result for p in to_load], [len(p.paths) for p in to_load], started_at)
+            for table in ("_files", "_previous_ids", "_removed_winners", "_affected_ids", "_flipped"):
+                con.execute(f"drop table {table}")
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
+    return [p.result for p in partitions]
+
+
+def _log_loads(
+    con: duckdb.DuckDBPyConnection, results: list[LoadResult], files_read: list[int], started_at: datetime
+) -> None:
+    """One `raw.load_log` row per loaded partition."""
+    con.register(
+        "_load_log_rows",
+        pa.table(
+            {
+                "load_id": [r.load_id for r in results],
+                "arrival_date": pa.array([r.arrival_date for r in results], pa.date32()),
+                "files_read": pa.array(files_read, pa.int32()),
+                "lines_read": pa.array([r.lines_read for r in results], pa.int64()),
+                "valid_rows": pa.array([r.valid_rows for r in results], pa.int64()),
+                "quarantined_rows": pa.array([r.quarantined_rows for r in results], pa.int64()),
+                "duplicate_rows": pa.array([r.duplicate_rows for r in results], pa.int64()),
+                "load_seq": pa.array([r.load_seq for r in results], pa.int64()),
+                "files_fingerprint": [r.fingerprint for r in results],
+            }
+        ),
+    )
+    try:
+        con.execute(
+            """
+            insert into raw.load_log (
+                load_id, arrival_date, started_at, finished_at, files_read, lines_read,
+                valid_rows, quarantined_rows, duplicate_rows, load_seq, files_fingerprint
+            )
+            select
+                load_id, arrival_date, $started_at, now(), files_read, lines_read,
+                valid_rows, quarantined_rows, duplicate_rows, load_seq, files_fingerprint
+            from _load_log_rows
+            """,
+            {"started_at": started_at},
+        )
     finally:
-        for name in registered:
-            con.unregister(name)
-    return int(load_seq), int(written)
+        con.unregister("_load_log_rows")
 
 
 def load_partition(
@@ -520,107 +704,13 @@ def load_partition(
     lock_timeout_seconds: float = 0.0,
     force: bool = False,
 ) -> LoadResult:
-    """Replace raw partition `arrival_date` with the files of `<landing_dir>/<arrival_date>/`.
-
-    An absent folder loads nothing and leaves an earlier load of the partition in place
-    (decision R10): a purged landing zone must not erase the warehouse's history. Files identical
-    to the partition's last load are not reloaded unless `force` (decision O10): a rerun changes nothing.
-    """
-    folder = landing_dir / arrival_date.isoformat()
-    result = LoadResult(
-        arrival_date=arrival_date, folder=folder, folder_exists=folder.is_dir(), load_id=uuid.uuid4().hex
+    """Replace raw partition `arrival_date` with the files of `<landing_dir>/<arrival_date>/` (a pass of one)."""
+    (result,) = load_partitions(
+        warehouse,
+        landing_dir,
+        [arrival_date],
+        chunk_bytes=chunk_bytes,
+        lock_timeout_seconds=lock_timeout_seconds,
+        force=force,
     )
-    files = partition_files(folder)
-    result.files = [f"{arrival_date.isoformat()}/{path.name}" for path in files]
-    with open_warehouse(warehouse, lock_timeout_seconds=lock_timeout_seconds) as con:
-        ensure_raw_schema(con)
-        if not result.folder_exists:
-            return result
-        result.fingerprint = files_fingerprint(folder, files)
-        last_load = con.execute(
-            "select files_fingerprint, lines_read from raw.load_log where arrival_date = ? "
-            "order by load_seq desc limit 1",
-            [arrival_date],
-        ).fetchone()
-        if not force and last_load is not None and last_load[0] == result.fingerprint:
-            result.unchanged = True
-            result.lines_read = int(last_load[1])
-            _count(con, result)
-            return result
-        loaded_at = datetime.now(UTC)
-        con.execute("begin transaction")
-        try:
-            con.execute(
-                "create or replace temp table _previous_ids as "
-                "select distinct event_id from raw.chat_events where _arrival_date = ?",
-                [arrival_date],
-            )
-            con.execute(
-                f"create or replace temp table _removed_winners as select {CHANGE_KEY_COLUMNS} "
-                "from raw.chat_events where _arrival_date = ? and not _is_duplicate",
-                [arrival_date],
-            )
-            con.execute("delete from raw.chat_events where _arrival_date = ?", [arrival_date])
-            con.execute("delete from raw.quarantined_events where _arrival_date = ?", [arrival_date])
-            lines_read = 0
-            for path, source_file in zip(files, result.files, strict=True):
-                if path.name.endswith(PARQUET_SUFFIXES):
-                    lines_read += _load_parquet(
-                        con, path, source_file, arrival_date, result.load_id, loaded_at
-                    )
-                else:
-                    lines_read += _load_ndjson(
-                        con, path, source_file, arrival_date, result.load_id, loaded_at, chunk_bytes
-                    )
-            flipped = _mark_duplicates(con, arrival_date)
-            result.load_seq, result.event_changes = _record_changes(con, arrival_date, flipped)
-            _count(con, result)
-            if result.valid_rows + result.quarantined_rows != lines_read:
-                raise LoadError(
-                    f"{folder}: {lines_read} lines read but {result.valid_rows} valid and "
-                    f"{result.quarantined_rows} quarantined rows written; nothing was loaded"
-                )
-            result.lines_read = lines_read
-            con.execute(
-                """
-                insert into raw.load_log (
-                    load_id, arrival_date, started_at, finished_at, files_read, lines_read,
-                    valid_rows, quarantined_rows, duplicate_rows, load_seq, files_fingerprint
-                )
-                values (?, ?, ?, now(), ?, ?, ?, ?, ?, ?, ?)
-                """,
-                [
-                    result.load_id,
-                    arrival_date,
-                    loaded_at,
-                    len(files),
-                    result.lines_read,
-                    result.valid_rows,
-                    result.quarantined_rows,
-                    result.duplicate_rows,
-                    result.load_seq,
-                    result.fingerprint,
-                ],
-            )
-            con.execute("drop table _previous_ids")
-            con.execute("drop table _removed_winners")
-            con.execute("commit")
-        except BaseException:
-            con.execute("rollback")
-            raise
     return result
-
-
-def _count(con: duckdb.DuckDBPyConnection, result: LoadResult) -> None:
-    valid, duplicates = con.execute(
-        "select count(*), count(*) filter (where _is_duplicate) from raw.chat_events where _arrival_date = ?",
-        [result.arrival_date],
-    ).fetchone()
-    reasons = con.execute(
-        "select reason, count(*) from raw.quarantined_events where _arrival_date = ? group by reason order by reason",
-        [result.arrival_date],
-    ).fetchall()
-    result.valid_rows = int(valid)
-    result.duplicate_rows = int(duplicates)
-    result.quarantine_reasons = {reason: int(n) for reason, n in reasons}
-    result.quarantined_rows = sum(result.quarantine_reasons.values())

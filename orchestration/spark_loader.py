@@ -285,12 +285,12 @@ _SINGLE_OBJECT = f"""(
 
 
 def _undecodable(column: str) -> str:
-    """DuckDB's text of a BLOB: printable ASCII but backslash as is, every other byte as \\xHH."""
+    """DuckDB's text of a BLOB: printable ASCII as is except quotes and backslash, every other byte as \\xHH."""
     byte = f"substr(cast({column} as binary), i, 1)"
     code = f"cast(conv(hex({byte}), 16, 10) as int)"
     return (
         f"array_join(transform(sequence(1, octet_length({column})), i -> "
-        f"case when {code} between 32 and 126 and {code} <> 92 then decode({byte}, 'US-ASCII') "
+        f"case when {code} between 32 and 126 and {code} not in (34, 39, 92) then decode({byte}, 'US-ASCII') "
         f"else concat({_lit(chr(92) + 'x')}, hex({byte})) end), '')"
     )
 

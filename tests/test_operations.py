@@ -135,13 +135,13 @@ def test_dates_without_a_folder_cost_no_warehouse_access(
     (landing / "2026-03-03" / "a.ndjson").write_text("")
     loaded: list[date] = []
 
-    def load_partition(
-        warehouse: Path, landing_dir: Path, arrival_date: date, **kwargs: object
-    ) -> LoadResult:
-        loaded.append(arrival_date)
-        return LoadResult(arrival_date, landing_dir / arrival_date.isoformat(), True, "load")
+    def load_partitions(
+        warehouse: Path, landing_dir: Path, arrival_dates: list[date], **kwargs: object
+    ) -> list[LoadResult]:
+        loaded.extend(arrival_dates)
+        return [LoadResult(day, landing_dir / day.isoformat(), True, "load") for day in arrival_dates]
 
-    monkeypatch.setattr(raw_asset, "load_partition", load_partition)
+    monkeypatch.setattr(raw_asset, "load_partitions", load_partitions)
     warehouse = WarehouseResource(path=str(tmp_path / "warehouse.duckdb"), lock_timeout_seconds=0)
     dates = [date(2026, 3, 1) + timedelta(days=i) for i in range(365)]
     settings = Settings(landing_dir=landing, warehouse=tmp_path / "warehouse.duckdb")
@@ -158,9 +158,19 @@ def test_dates_without_a_folder_cost_no_warehouse_access(
         landing_check.metadata["missing_arrival_dates"].value
         == "2026-03-01..2026-03-02, 2026-03-04..2027-02-28"
     )
-    # the raw tables exist even when nothing was loaded: dbt's sources are there
+
+
+def test_a_range_without_folders_still_leaves_the_raw_tables(tmp_path: Path) -> None:
+    # dbt's sources must exist even when nothing was loaded
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    warehouse = WarehouseResource(path=str(tmp_path / "warehouse.duckdb"), lock_timeout_seconds=0)
+    settings = Settings(landing_dir=landing, warehouse=tmp_path / "warehouse.duckdb")
+    results = load_range(settings, warehouse, [date(2026, 3, 1), date(2026, 3, 2)])
+    assert not any(r.folder_exists for r in results)
     with warehouse.open(read_only=True) as con:
         assert con.execute("select count(*) from raw.load_log").fetchone() == (0,)
+        assert con.execute("select count(*) from raw.chat_events").fetchone() == (0,)
 
 
 def cli(args: list[str], settings: Settings, tmp_path: Path) -> subprocess.CompletedProcess[str]:

@@ -193,6 +193,18 @@ def test_invalid_utf8_crlf_and_last_line_without_newline(
     assert rows(warehouse, "select _line_number, reason from raw.quarantined_events") == [(2, "invalid_utf8")]
 
 
+def test_a_line_that_is_not_utf8_is_kept_as_escaped_text(
+    landing: Path, warehouse: Path, load_partition, rows
+) -> None:
+    folder = landing / DAY.isoformat()
+    folder.mkdir(parents=True)
+    (folder / "a.ndjson").write_bytes(b'{"t": "caf\xe9 \\ \'q\' \x7f~"}\n')
+    load_partition(warehouse, landing, DAY)
+    assert rows(warehouse, "select raw_line, raw_line_bytes from raw.quarantined_events") == [
+        ("{\\x22t\\x22: \\x22caf\\xE9 \\x5C \\x27q\\x27 \\x7F~\\x22}", 22)
+    ]
+
+
 def test_lineage_and_extra_fields(landing: Path, warehouse: Path, load_partition, rows) -> None:
     write_lines(landing, DAY, "b.ndjson", [event("e1", vendor_flag=True, nested={"x": [1, 2]})])
     result = load_partition(warehouse, landing, DAY)
