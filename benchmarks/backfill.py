@@ -303,7 +303,7 @@ def report(timings: list[Timing], args: argparse.Namespace) -> str:
             six = cases["six-years"]
             text = (
                 f"- {kind}: six years (2,289 partitions): **{six.wall_s:.1f} s** (target < 120 s), of which the raw "
-                f"step {six.steps_s.get('raw_chat_events', 0.0):.1f} s (the loader, one partition at a time) and "
+                f"step {six.steps_s.get('raw_chat_events', 0.0):.1f} s (the loader, one pass over every folder) and "
                 f"the dbt step {six.steps_s.get('chat_analytics_dbt', 0.0):.1f} s"
             )
             if SIX_YEARS_DAYS in floor:

@@ -52,6 +52,8 @@ GZIP_SUFFIXES = tuple(s + ".gz" for s in NDJSON_SUFFIXES)
 PARQUET_SUFFIXES = (".parquet",)
 
 DEFAULT_CHUNK_BYTES = 128 * 1024 * 1024
+# File bytes (as stored, compressed or not) per pass: about 1.4 million events of gzipped NDJSON.
+DEFAULT_PASS_BYTES = 64 * 1024 * 1024
 SCAN_BATCH_ROWS = 64 * 1024  # rows per Arrow record batch handed to DuckDB (its unit of parallel scan)
 # Part of every partition's fingerprint: bump it when a change of the loader changes what a file loads as,
 # so that reruns of unchanged files reload them with the new rules (decision O10).
@@ -576,21 +578,75 @@ def _replace_partitions(
     _flush(con, batch, loaded_at)
 
 
+def _passes(partitions: list[_Partition], pass_bytes: int) -> Iterator[list[_Partition]]:
+    """Consecutive groups of partitions holding about `pass_bytes` of files each (at least one partition).
+
+    One transaction per group: a pass's uncommitted rows and its temp tables are held by DuckDB until
+    it commits, so a full build of 10M events in one pass reached 9 GiB; a bounded pass keeps the
+    memory of a load independent of the range while a backfill of small folders is still one pass.
+    """
+    group: list[_Partition] = []
+    size = 0
+    for partition in partitions:
+        partition_size = sum(path.stat().st_size for path in partition.paths)
+        if group and size + partition_size > pass_bytes:
+            yield group
+            group, size = [], 0
+        group.append(partition)
+        size += partition_size
+    if group:
+        yield group
+
+
+def _load_pass(con: duckdb.DuckDBPyConnection, to_load: list[_Partition], chunk_bytes: int) -> None:
+    """Replace the partitions `to_load` in one transaction, with their load_log rows and the changes."""
+    con.execute("begin transaction")
+    try:
+        started_at = datetime.now(UTC)
+        _replace_partitions(con, to_load, chunk_bytes)
+        _mark_duplicates(con)
+        ((first_seq,),) = con.execute("select coalesce(max(load_seq), 0) + 1 from raw.load_log").fetchall()
+        for offset, partition in enumerate(to_load):
+            partition.result.load_seq = int(first_seq) + offset
+        last_seq = int(first_seq) + len(to_load) - 1
+        changes = _record_changes(con, last_seq)
+        _count(con, [p.result for p in to_load])
+        for partition in to_load:
+            result = partition.result
+            # Changes are recorded for the pass; each loaded partition reports the pass's count.
+            result.event_changes = changes
+            if result.valid_rows + result.quarantined_rows != result.lines_read:
+                raise LoadError(
+                    f"{result.folder}: {result.lines_read} lines read but {result.valid_rows} valid and "
+                    f"{result.quarantined_rows} quarantined rows written; nothing was loaded"
+                )
+        _log_loads(con, [p.result for p in to_load], [len(p.paths) for p in to_load], started_at)
+        for table in ("_files", "_previous_ids", "_removed_winners", "_affected_ids", "_flipped"):
+            con.execute(f"drop table {table}")
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+
+
 def load_partitions(
     warehouse: Path,
     landing_dir: Path,
     arrival_dates: Iterable[date],
     *,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    pass_bytes: int = DEFAULT_PASS_BYTES,
     lock_timeout_seconds: float = 0.0,
     force: bool = False,
 ) -> list[LoadResult]:
-    """Replace raw partitions `arrival_dates` with the files of `<landing_dir>/<date>/`, in one pass.
+    """Replace raw partitions `arrival_dates` with the files of `<landing_dir>/<date>/`, in few passes.
 
-    One transaction for all of them (decision O21): the files are read and validated in batches of
-    about `chunk_bytes` whatever their partition, duplicates are ranked once and the changes recorded
-    once; a failure (it names the file) leaves the warehouse exactly as it was. Each loaded partition
-    gets its row in `raw.load_log` and its own load sequence number; the changes carry the pass's last.
+    A pass is one transaction over consecutive partitions holding about `pass_bytes` of files
+    (decision O21): their files are read and validated in batches of about `chunk_bytes` whatever
+    their partition, duplicates are ranked once and the changes recorded once; a failure (it names the
+    file) leaves the partitions of its pass exactly as they were, and stops the load. Each loaded
+    partition gets its row in `raw.load_log` and its own load sequence number; the changes carry the
+    pass's last.
 
     An absent folder loads nothing and leaves an earlier load of the partition in place
     (decision R10): a purged landing zone must not erase the warehouse's history. Files identical to
@@ -622,38 +678,9 @@ def load_partitions(
                 result.lines_read = last_load[1]
             else:
                 to_load.append(partition)
-        if not to_load:
-            _count(con, [p.result for p in present])
-            return [p.result for p in partitions]
-        con.execute("begin transaction")
-        try:
-            started_at = datetime.now(UTC)
-            _replace_partitions(con, to_load, chunk_bytes)
-            _mark_duplicates(con)
-            ((first_seq,),) = con.execute(
-                "select coalesce(max(load_seq), 0) + 1 from raw.load_log"
-            ).fetchall()
-            for offset, partition in enumerate(to_load):
-                partition.result.load_seq = int(first_seq) + offset
-            last_seq = int(first_seq) + len(to_load) - 1
-            changes = _record_changes(con, last_seq)
-            _count(con, [p.result for p in present])
-            for partition in to_load:
-                result = partition.result
-                # Changes are recorded for the pass; each loaded partition reports the pass's count.
-                result.event_changes = changes
-                if result.valid_rows + result.quarantined_rows != result.lines_read:
-                    raise LoadError(
-                        f"{result.folder}: {result.lines_read} lines read but {result.valid_rows} valid and "
-                        f"{result.quarantined_rows} quarantined rows written; nothing was loaded"
-                    )
-            _log_loads(con, [p.result for p in to_load], [len(p.paths) for p in to_load], started_at)
-            for table in ("_files", "_previous_ids", "_removed_winners", "_affected_ids", "_flipped"):
-                con.execute(f"drop table {table}")
-            con.execute("commit")
-        except BaseException:
-            con.execute("rollback")
-            raise
+        _count(con, [p.result for p in present if p.result.unchanged])
+        for group in _passes(to_load, pass_bytes):
+            _load_pass(con, group, chunk_bytes)
     return [p.result for p in partitions]
 
 

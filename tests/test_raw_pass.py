@@ -127,3 +127,29 @@ def test_an_empty_range_creates_the_raw_tables_and_loads_nothing(tmp_path: Path)
     warehouse = tmp_path / "warehouse.duckdb"
     assert load_partitions(warehouse, tmp_path / "landing", []) == []
     assert rows(warehouse, "select count(*) from raw.load_log") == [(0,)]
+
+
+def test_a_range_larger_than_a_pass_loads_in_several_and_a_failure_keeps_the_earlier_passes(
+    tmp_path: Path,
+) -> None:
+    landing, warehouse = tmp_path / "landing", tmp_path / "warehouse.duckdb"
+    write_range(landing)
+    reference = tmp_path / "reference.duckdb"
+    load_partitions(reference, landing, DAYS)
+    results = load_partitions(warehouse, landing, DAYS, pass_bytes=1)  # one partition per pass
+    assert raw_differences(reference, warehouse) == {}
+    assert rows(warehouse, "select distinct load_seq from raw.event_changes order by 1") == [(1,), (2,)], (
+        "each pass records its own changes (the third date adds no winner, the fourth is empty)"
+    )
+    assert [r.load_seq for r in results] == [1, 2, 3, 4]
+
+    write_lines(landing, DAYS[0], "a.ndjson", [event("e5")])
+    bad = landing / DAYS[1].isoformat() / "z.ndjson.gz"
+    bad.write_bytes(gzip.compress(b'{"a": 1}\n' * 1000)[:-40])
+    second_date = "select count(*) from raw.chat_events where _arrival_date = '2026-03-09'"
+    before = rows(warehouse, second_date)
+    with pytest.raises(LoadError, match="z.ndjson.gz"):
+        load_partitions(warehouse, landing, DAYS, pass_bytes=1)
+    # the first date's pass committed; the failing date is as it was, never half-loaded
+    assert rows(warehouse, "select _arrival_date from raw.chat_events where event_id = 'e5'") == [(DAYS[0],)]
+    assert rows(warehouse, second_date) == before

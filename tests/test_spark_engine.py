@@ -167,14 +167,25 @@ def test_the_raw_layers_hold_the_same_rows(engines) -> None:
     )
 
 
+def _rounded(value: object) -> object:
+    """`value` with every float rounded to 9 significant digits, through dicts, lists and tuples."""
+    if isinstance(value, float):
+        return float(f"{value:.9g}")
+    if isinstance(value, dict):
+        return {key: _rounded(item) for key, item in value.items()}
+    if isinstance(value, tuple) and hasattr(value, "_fields"):  # a named tuple
+        return type(value)(*(_rounded(item) for item in value))
+    if isinstance(value, list | tuple):
+        return type(value)(_rounded(item) for item in value)
+    return value
+
+
 def test_the_report_is_the_same_on_both_engines(engines) -> None:
     reports = []
     for engine in ("duckdb", "spark"):
-        settings = dataclasses.replace(
-            engines[engine], warehouse=ServingConfig.from_settings(engines[engine]).serving_file
-        )
-        report = build_report(settings, first=date(2026, 3, 6), last=date(2026, 11, 3))
-        reports.append(dataclasses.replace(report, timezone="", channels=[]))
+        report = build_report(engines[engine], first=date(2026, 3, 6), last=date(2026, 11, 3))
+        reports.append(_rounded(dataclasses.asdict(dataclasses.replace(report, timezone="", channels=[]))))
+    # the marts are equal row for row; sums of seconds over them differ in the last bits with row order
     assert reports[0] == reports[1]
     assert reports[0].headline["Total conversations"] > 0
 
@@ -229,6 +240,9 @@ def _write_raw_rows(spark_warehouse: Path, rows: list[dict]) -> None:
             {name: pa.array([row[name] for row in part], arrow_types[logical]) for name, logical in columns}
         )
         pq.write_table(table, folder / "part-0.parquet")
+    # the loader leaves every raw table's folder behind, the empty ones too (dbt's hook recovers their partitions)
+    for name in RAW_TABLES:
+        (spark_warehouse / "raw" / name).mkdir(parents=True, exist_ok=True)
     assert set(RAW_EVENT_COLUMNS) == {n for n, _ in RAW_TABLES["chat_events"]}
     assert LOGICAL_TYPES["instant"][1] == "timestamp"
 
@@ -265,6 +279,9 @@ def spark_dbt_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings,
         text=True,
         check=False,
     )
+    assert (target / "run_results.json").exists(), (
+        f"dbt wrote no results (exit {completed.returncode}):\n{completed.stdout[-3000:]}\n{completed.stderr[-3000:]}"
+    )
     results = json.loads((target / "run_results.json").read_text())
     return settings, {"results": results, "stdout": completed.stdout[-5000:]}
 
@@ -280,7 +297,7 @@ def test_every_unit_test_model_and_data_test_passes_on_spark(spark_dbt_build) ->
     assert not not_passed, build["stdout"]
     kinds = [node.split(".")[0] for node in statuses]
     assert kinds.count("unit_test") >= 30
-    assert kinds.count("model") == 22
+    assert kinds.count("model") == len(list((DBT_PROJECT_DIR.parent / "models").rglob("*.sql")))
     assert kinds.count("test") >= 50
     assert statuses["test.chat_analytics.orphan_handover_events"] == "warn"
 
