@@ -141,7 +141,7 @@ def engine_loader(
 ) -> Callable[[Sequence[date]], list[LoadResult]]:
     """The engine's loader of a run's arrival dates that have a folder (`CHAT_ANALYTICS_ENGINE`).
 
-    DuckDB loads them in one pass (one transaction, decision O21); Spark one partition at a time.
+    DuckDB loads them in a few passes (one transaction each, decision O21); Spark one partition at a time.
     """
     if is_spark(settings):
         from orchestration.spark_loader import load_partition as load_spark_partition

@@ -1,8 +1,9 @@
 """Loading arrival-date partitions of the landing zone into `raw.chat_events` (SPEC §2).
 
 Lines are cut with numpy and handed to DuckDB as Arrow binary arrays, so validation and
-JSON parsing happen in DuckDB, never per line in Python. A range of partitions is replaced in one
-pass and one transaction (decision O21): a failure leaves the warehouse exactly as it was.
+JSON parsing happen in DuckDB, never per line in Python. A range of partitions is replaced in passes
+of about 64 MiB of files, one transaction each (decision O21): a failure leaves its pass's partitions
+exactly as they were, and no partition is ever half-loaded.
 
 The same transaction records the load's changes for incremental dbt runs (decision O4): each loaded
 partition takes the next load sequence number (`raw.load_log.load_seq`), and `raw.event_changes`
@@ -17,7 +18,7 @@ import gzip
 import hashlib
 import uuid
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -355,7 +356,9 @@ def _flush(con: duckdb.DuckDBPyConnection, batch: _Batch, loaded_at: datetime) -
     batch.nbytes = 0
 
 
-def _read_ndjson(path: Path, file_index: int, batch: _Batch, chunk_bytes: int, flush) -> int:
+def _read_ndjson(
+    path: Path, file_index: int, batch: _Batch, chunk_bytes: int, flush: Callable[[], None]
+) -> int:
     """Add the lines of an NDJSON file (gzip or not) to `batch`, flushing full batches; return the line count."""
     lines_read = 0
     try:
