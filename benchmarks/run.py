@@ -359,7 +359,13 @@ def parse_overhead(log: Path) -> dict:
 # ---------------------------------------------------------------------------------------------------
 
 
-def env_for(landing: Path, warehouse_dir: Path, start_date: date) -> dict[str, str]:
+def env_for(
+    landing: Path,
+    warehouse_dir: Path,
+    start_date: date,
+    engine: str = "duckdb",
+    spark_master: str = "local[2]",
+) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
@@ -373,6 +379,8 @@ def env_for(landing: Path, warehouse_dir: Path, start_date: date) -> dict[str, s
         PYTHONUNBUFFERED="1",
         PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     )
+    if engine == "spark":  # the Spark warehouse defaults to spark-warehouse/ beside warehouse.duckdb
+        env.update(CHAT_ANALYTICS_ENGINE="spark", CHAT_ANALYTICS_SPARK_MASTER=spark_master)
     if CODE != ROOT:  # the snapshot's `orchestration` wins over the editable install of ROOT's
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(CODE), os.environ.get("PYTHONPATH")) if p)
     return env
@@ -402,12 +410,13 @@ def reset(path: Path) -> None:
     path.mkdir(parents=True, exist_ok=True)
 
 
-def compare_kpi(warehouse: Path, floor_parquet: Path) -> dict:
+def compare_kpi(serving_snapshot: Path, floor_parquet: Path) -> dict:
+    """kpi_daily of the published snapshot (the same file whichever engine built it) against the floor's."""
     import duckdb
 
     con = duckdb.connect()
     try:
-        con.execute(f"attach '{warehouse}' as wh (read_only)")
+        con.execute(f"attach '{serving_snapshot}' as wh (read_only)")
         con.execute(f"create table f as select * from read_parquet('{floor_parquet}')")
         cols = [r[0] for r in con.execute("describe f").fetchall() if r[0] not in ("report_date", "channel")]
         pipeline_rows = con.execute("select count(*) from wh.marts.kpi_daily").fetchone()[0]
@@ -462,6 +471,8 @@ class Benchmark:
                 "history_days": args.history_days,
                 "daily_conversations": args.daily_conversations,
                 "max_repeat_seconds": args.max_repeat_seconds,
+                "engine": args.engine,
+                "spark_master": args.spark_master if args.engine == "spark" else None,
             },
             "sizes": {},
             "history": {},
@@ -484,6 +495,9 @@ class Benchmark:
         self.args.output.parent.mkdir(parents=True, exist_ok=True)
         self.args.output.write_text(render(self.results, self.steps))
 
+    def env(self, landing: Path, warehouse_dir: Path, start_date: date) -> dict[str, str]:
+        return env_for(landing, warehouse_dir, start_date, self.args.engine, self.args.spark_master)
+
     def cli(self, *argv: str) -> list[str]:
         # materialize writes Dagster's and dbt's logs to a file; --verbose also prints them, for parse_materialize
         return [str(CLI), *argv, *(["--verbose"] if argv[:1] == ("materialize",) else [])]
@@ -497,7 +511,7 @@ class Benchmark:
         conversations = max(1, round(size / (days * EVENTS_PER_CONVERSATION)))
         base = self.work / f"size-{label}"
         landing, wh, floor_dir = base / "landing", base / "warehouse", base / "floor"
-        env = env_for(landing, wh, START)
+        env = self.env(landing, wh, START)
         info: dict = {"target_events": size, "days": days, "conversations_per_day": conversations}
         self.results["sizes"][label] = info
         print(f"\n== size {label}: {days} days x {conversations} conversations/day", flush=True)
@@ -554,7 +568,9 @@ class Benchmark:
         if not build.ok_runs():
             return
         if floor.ok_runs():
-            info["kpi_agreement"] = compare_kpi(wh / "warehouse.duckdb", floor_dir / "kpi_daily.parquet")
+            info["kpi_agreement"] = compare_kpi(
+                wh / "serving" / "chat_analytics.duckdb", floor_dir / "kpi_daily.parquet"
+            )
             print(f"  kpi_daily floor vs pipeline agree: {info['kpi_agreement']['agree']}", flush=True)
         info["warehouse_bytes"] = dir_bytes(wh)
 
@@ -627,7 +643,7 @@ class Benchmark:
     def run_overhead(self) -> None:
         print("\n== fixed overhead: import, definitions, dbt parse", flush=True)
         scratch = self.work / "overhead"
-        env = env_for(scratch / "landing", scratch / "warehouse", START)
+        env = self.env(scratch / "landing", scratch / "warehouse", START)
         step = self.step("overhead", "python -m benchmarks.overhead")
         cmd = [sys.executable, "-m", "benchmarks.overhead"]
 
@@ -663,7 +679,7 @@ class Benchmark:
             1,
             a.max_repeat_seconds,
             lambda i: measure(
-                generate_cmd, env_for(landing, base, START), self.logs / "history-generate.log"
+                generate_cmd, self.env(landing, base, START), self.logs / "history-generate.log"
             ),
         )
         if not gen.ok_runs():
@@ -682,7 +698,7 @@ class Benchmark:
         for h in sorted(a.history_days):
             first = measured - timedelta(days=h)
             wh, saved = base / f"h{h}" / "warehouse", base / f"h{h}" / "saved"
-            env = env_for(landing, wh, first)
+            env = self.env(landing, wh, first)
             hinfo: dict = {
                 "history_days": h,
                 "history_arrival_dates": [first.isoformat(), (measured - timedelta(days=1)).isoformat()],
@@ -755,7 +771,7 @@ class Benchmark:
         ]
         run = measure(
             warm,
-            env_for(scratch / "landing", scratch / "warehouse", START),
+            self.env(scratch / "landing", scratch / "warehouse", START),
             self.logs / "prepare-manifest.log",
         )
         print(f"  dbt manifest ready in {CODE} ({run.wall_s:.1f} s, exit {run.returncode})", flush=True)
@@ -937,6 +953,16 @@ def _breakdown(step: Step) -> list[str]:
     return parts
 
 
+def _engine_line(res: dict) -> str:
+    settings = res.get("settings", {})
+    engine = settings.get("engine", "duckdb")
+    if engine == "spark":
+        return (
+            f"| engine | Apache Spark, master `{settings.get('spark_master')}` (the floor script: DuckDB) |"
+        )
+    return "| engine | DuckDB |"
+
+
 def _code_line(res: dict) -> str:
     snap, end = res.get("snapshot"), res.get("code_at_end")
     if snap:
@@ -993,6 +1019,7 @@ def render(res: dict, steps: dict[str, Step]) -> str:
         )
         + " |",
         _code_line(res),
+        _engine_line(res),
         "",
         "The machine was shared with other work while this ran (see the load averages and each run's"
         " `load_before` in the JSON): wall times are noisy, CPU times less so.",
@@ -1358,6 +1385,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument(
         "--work-dir", type=Path, default=ROOT / "benchmarks" / "work", help="data (default %(default)s)"
+    )
+    p.add_argument(
+        "--engine",
+        choices=("duckdb", "spark"),
+        default="duckdb",
+        help="the pipeline's engine (CHAT_ANALYTICS_ENGINE; the floor script is DuckDB either way)",
+    )
+    p.add_argument(
+        "--spark-master",
+        default="local[2]",
+        help="CHAT_ANALYTICS_SPARK_MASTER with --engine spark (default %(default)s)",
     )
     p.add_argument("--keep", action="store_true", help="keep the saved history warehouses")
     p.add_argument(
