@@ -73,12 +73,10 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         con.execute(f"create or replace table result_{name} as {sql}")
         seconds = time.perf_counter() - started
-        differing = con.execute(
+        (differing,) = con.execute(
             f"select count(*) from (select * from result_{name} except select * from result_last_value)"
-        ).fetchone()
-        print(
-            f"  {name:<11} {seconds:6.1f} s   rows differing from last_value: {differing[0] if differing else '?'}"
-        )
+        ).fetchone() or (None,)
+        print(f"  {name:<11} {seconds:6.1f} s   rows differing from last_value: {differing}")
     return 0
 
 

@@ -33,6 +33,8 @@ from datetime import UTC, date, datetime, timedelta
 from importlib import metadata
 from pathlib import Path
 
+from orchestration.config import ENGINES, SERVING_FILE, Settings
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 CLI = BIN / "chat-analytics"
@@ -363,8 +365,8 @@ def env_for(
     landing: Path,
     warehouse_dir: Path,
     start_date: date,
-    engine: str = "duckdb",
-    spark_master: str = "local[2]",
+    engine: str,
+    spark_master: str,
 ) -> dict[str, str]:
     env = {
         k: v
@@ -410,13 +412,18 @@ def reset(path: Path) -> None:
     path.mkdir(parents=True, exist_ok=True)
 
 
-def compare_kpi(serving_snapshot: Path, floor_parquet: Path) -> dict:
+def serving_snapshot(env: dict[str, str]) -> Path:
+    """The published DuckDB snapshot of a run with this environment, as the pipeline's settings place it."""
+    return Settings.from_env(env).serving_path / SERVING_FILE
+
+
+def compare_kpi(snapshot: Path, floor_parquet: Path) -> dict:
     """kpi_daily of the published snapshot (the same file whichever engine built it) against the floor's."""
     import duckdb
 
     con = duckdb.connect()
     try:
-        con.execute(f"attach '{serving_snapshot}' as wh (read_only)")
+        con.execute(f"attach '{snapshot}' as wh (read_only)")
         con.execute(f"create table f as select * from read_parquet('{floor_parquet}')")
         cols = [r[0] for r in con.execute("describe f").fetchall() if r[0] not in ("report_date", "channel")]
         pipeline_rows = con.execute("select count(*) from wh.marts.kpi_daily").fetchone()[0]
@@ -568,9 +575,7 @@ class Benchmark:
         if not build.ok_runs():
             return
         if floor.ok_runs():
-            info["kpi_agreement"] = compare_kpi(
-                wh / "serving" / "chat_analytics.duckdb", floor_dir / "kpi_daily.parquet"
-            )
+            info["kpi_agreement"] = compare_kpi(serving_snapshot(env), floor_dir / "kpi_daily.parquet")
             print(f"  kpi_daily floor vs pipeline agree: {info['kpi_agreement']['agree']}", flush=True)
         info["warehouse_bytes"] = dir_bytes(wh)
 
@@ -1388,8 +1393,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument(
         "--engine",
-        choices=("duckdb", "spark"),
-        default="duckdb",
+        choices=ENGINES,
+        default=ENGINES[0],
         help="the pipeline's engine (CHAT_ANALYTICS_ENGINE; the floor script is DuckDB either way)",
     )
     p.add_argument(
