@@ -41,7 +41,7 @@ ENV_SPARK_WAREHOUSE = "CHAT_ANALYTICS_SPARK_WAREHOUSE"
 ENGINES = ("duckdb", "spark")
 DEFAULT_SPARK_MASTER = "local[*]"
 # DuckDB's own default is 80% of RAM; dbt's builds spill to disk past this instead (issue 4: < 6 GiB).
-DEFAULT_MEMORY_LIMIT = "4GB"
+DEFAULT_MEMORY_LIMIT = "5GB"
 
 
 _NOT_ZONES = frozenset({"localtime", "posixrules", "Factory"})

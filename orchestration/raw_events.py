@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import queue
+import threading
 import uuid
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 import duckdb
 import numpy as np
@@ -47,6 +49,8 @@ from orchestration.raw_contract import (  # noqa: F401
     reason_case,
 )
 from orchestration.warehouse import ensure_raw_schema, open_warehouse
+
+_T = TypeVar("_T")
 
 NDJSON_SUFFIXES = (".ndjson", ".jsonl", ".json")
 GZIP_SUFFIXES = tuple(s + ".gz" for s in NDJSON_SUFFIXES)
@@ -296,6 +300,7 @@ class _Batch:
 
     tables: list[pa.Table] = field(default_factory=list)
     nbytes: int = 0
+    lines_added: int = 0  # since the batch was made, whatever was taken since
 
     def add(self, file_index: int, first_line: int, lines: pa.Array) -> None:
         count = len(lines)
@@ -309,6 +314,14 @@ class _Batch:
             )
         )
         self.nbytes += lines.nbytes
+        self.lines_added += count
+
+    def take(self) -> pa.Table:
+        """The lines added so far, as one table; the batch starts empty again."""
+        table = pa.concat_tables(self.tables)
+        self.tables = []
+        self.nbytes = 0
+        return table
 
 
 def _insert_parsed(con: duckdb.DuckDBPyConnection, loaded_at: datetime) -> None:
@@ -342,35 +355,110 @@ def _insert_parsed(con: duckdb.DuckDBPyConnection, loaded_at: datetime) -> None:
     con.execute("drop table _parsed")
 
 
-def _flush(con: duckdb.DuckDBPyConnection, batch: _Batch, loaded_at: datetime) -> None:
-    if not batch.tables:
-        return
-    table = pa.concat_tables(batch.tables)
+def _insert_lines(con: duckdb.DuckDBPyConnection, table: pa.Table, loaded_at: datetime) -> None:
+    """Validate and append a batch of lines (`file_index`, `line_number`, `line`)."""
     # Several record batches (zero-copy slices): DuckDB scans one batch per thread.
     con.register("_chunk", pa.Table.from_batches(table.to_batches(max_chunksize=SCAN_BATCH_ROWS)))
     try:
         _insert_parsed(con, loaded_at)
     finally:
         con.unregister("_chunk")
-    batch.tables.clear()
-    batch.nbytes = 0
 
 
-def _read_ndjson(
-    path: Path, file_index: int, batch: _Batch, chunk_bytes: int, flush: Callable[[], None]
-) -> int:
-    """Add the lines of an NDJSON file (gzip or not) to `batch`, flushing full batches; return the line count."""
-    lines_read = 0
+@dataclass
+class _ParquetFile:
+    """A Parquet file of a pass: DuckDB reads it itself, on the loading connection."""
+
+    partition_index: int
+    file_index: int
+    path: Path
+
+
+@dataclass
+class _LineCounts:
+    """Lines of the NDJSON files of each partition of a pass (by index): the reader's last item."""
+
+    by_partition: dict[int, int]
+
+
+def _read_ndjson(path: Path, file_index: int, batch: _Batch, chunk_bytes: int) -> Iterator[pa.Table]:
+    """Add the lines of an NDJSON file (gzip or not) to `batch`, yielding each batch that fills up."""
     try:
         with _open_lines(path) as stream:
             for first_line, lines in _line_batches(stream, chunk_bytes):
                 batch.add(file_index, first_line, lines)
-                lines_read += len(lines)
                 if batch.nbytes >= chunk_bytes:
-                    flush()
+                    yield batch.take()
     except (OSError, EOFError, zlib.error) as exc:
         raise LoadError(f"{path}: cannot be read ({exc.__class__.__name__}: {exc})") from exc
-    return lines_read
+
+
+def _pass_inputs(
+    partitions: list[_Partition], chunk_bytes: int
+) -> Iterator[pa.Table | _ParquetFile | _LineCounts]:
+    """What a pass inserts, in file order: batches of NDJSON lines, Parquet files, then the line counts.
+
+    Pure reading (no DuckDB), so that it can run ahead of the inserts in a thread of its own.
+    """
+    batch = _Batch()
+    lines_by_partition: dict[int, int] = {}
+    file_index = 0
+    for partition_index, partition in enumerate(partitions):
+        lines_by_partition[partition_index] = 0
+        for path in partition.paths:
+            if path.name.endswith(PARQUET_SUFFIXES):
+                yield _ParquetFile(partition_index, file_index, path)
+            else:
+                lines_before = batch.lines_added
+                yield from _read_ndjson(path, file_index, batch, chunk_bytes)
+                lines_by_partition[partition_index] += batch.lines_added - lines_before
+            file_index += 1
+    if batch.tables:
+        yield batch.take()
+    yield _LineCounts(lines_by_partition)
+
+
+def _read_ahead(items: Iterator[_T], name: str) -> Iterator[_T]:
+    """`items`, produced in a background thread one item ahead of the consumer.
+
+    The reader's gzip inflation and line cutting (a fifth of a full load at 10M events, all on one core)
+    then overlap DuckDB's parse of the previous batch: zlib and DuckDB release the GIL. An exception of
+    the reader is raised here, in the consumer; a consumer that stops early stops the reader.
+    """
+    slots: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def put(entry: tuple[str, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put(("item", item)):
+                    return
+            put(("done", None))
+        except BaseException as exc:  # handed to the consumer, which raises it
+            put(("error", exc))
+
+    reader = threading.Thread(target=produce, name=name, daemon=True)
+    reader.start()
+    try:
+        while True:
+            kind, value = slots.get()
+            if kind == "done":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        reader.join()
 
 
 def _parquet_column_expression(name: str, type_name: str) -> str:
@@ -471,11 +559,15 @@ def _record_changes(con: duckdb.DuckDBPyConnection, load_seq: int) -> int:
     A change is a winning copy removed (the partitions' winners before the pass, copies elsewhere that
     lost) or added (the partitions' winners after the pass, copies elsewhere that won). A reload rewrites
     the partitions' lineage (`_load_id`), so their winners count as changed too.
+
+    No `distinct`: the three parts cannot repeat a row (an event_id has one winner before the pass and one
+    after; the first two parts are inside the pass, the third outside it). The hash it cost was a quarter of
+    this step at 10M events (8.9 s -> 6.7 s).
     """
     ((written,),) = con.execute(
         f"""
         insert into raw.event_changes
-        select distinct $seq, change_type, {CHANGE_KEY_COLUMNS}
+        select $seq, change_type, {CHANGE_KEY_COLUMNS}
         from (
             select 'removed' as change_type, {CHANGE_KEY_COLUMNS} from _removed_winners
             union all
@@ -565,20 +657,15 @@ def _replace_partitions(
     con.execute(f"delete from raw.chat_events where {IN_PASS}")
     con.execute(f"delete from raw.quarantined_events where {IN_PASS}")
 
-    batch = _Batch()
-    file_index = 0
-    for partition in partitions:
-        lines_read = 0
-        for path in partition.paths:
-            if path.name.endswith(PARQUET_SUFFIXES):
-                lines_read += _load_parquet(con, path, file_index, loaded_at)
-            else:
-                lines_read += _read_ndjson(
-                    path, file_index, batch, chunk_bytes, lambda: _flush(con, batch, loaded_at)
-                )
-            file_index += 1
-        partition.result.lines_read = lines_read
-    _flush(con, batch, loaded_at)
+    parquet_rows = [0] * len(partitions)
+    for item in _read_ahead(_pass_inputs(partitions, chunk_bytes), name="raw-reader"):
+        if isinstance(item, _ParquetFile):
+            parquet_rows[item.partition_index] += _load_parquet(con, item.path, item.file_index, loaded_at)
+        elif isinstance(item, _LineCounts):
+            for index, partition in enumerate(partitions):
+                partition.result.lines_read = item.by_partition[index] + parquet_rows[index]
+        else:
+            _insert_lines(con, item, loaded_at)
 
 
 def _passes(partitions: list[_Partition], pass_bytes: int) -> Iterator[list[_Partition]]:

@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import sys
+from importlib.metadata import version as importlib_version
 from pathlib import Path
 
 import duckdb
@@ -115,3 +116,33 @@ def test_plain_dbt_commands_work_with_no_environment(repository: Path) -> None:
         assert con.execute(
             "select distinct day_name from marts.activity_by_weekday_hour where report_date = date '2026-03-02'"
         ).fetchall() == [("Monday",)]
+
+
+def test_the_dbt_resource_starts_dbt_without_asking_its_version_or_building_an_adapter(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 13: 7 s of every dbt step went to `dbt --version` and an in-process adapter nobody reads.
+
+    The overridden members must still be the ones dagster-dbt's `cli` calls, so an upgrade that renames
+    them fails here rather than silently bringing the cost back.
+    """
+    import inspect
+
+    import dagster_dbt.core.resource as dagster_dbt_resource
+    from dagster_dbt import DbtCliResource
+
+    from orchestration.config import Settings
+    from orchestration.names import DBT_RESOURCE
+    from orchestration.resources import build_resources
+
+    cli_source = inspect.getsource(DbtCliResource.cli)
+    assert "self._cli_version" in cli_source
+    assert "self._initialize_dbt_core_adapter(" in cli_source
+
+    def no_subprocess(*args: object, **kwargs: object) -> bytes:
+        raise AssertionError(f"dbt started to learn its version: {args}")
+
+    monkeypatch.setattr(dagster_dbt_resource, "check_output", no_subprocess)
+    resource = build_resources(Settings.from_env({}))[DBT_RESOURCE]
+    assert str(resource._cli_version) == importlib_version("dbt-core")
+    assert resource._initialize_dbt_core_adapter(["build"]) is None

@@ -7,6 +7,9 @@ and fail whole: one bad file leaves every partition of the range as it was.
 from __future__ import annotations
 
 import gzip
+import itertools
+import threading
+from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -15,7 +18,7 @@ import pytest
 from test_raw_load import event, write_lines
 from test_serving import raw_differences
 
-from orchestration.raw_events import LoadError, load_partition, load_partitions
+from orchestration.raw_events import LoadError, _read_ahead, load_partition, load_partitions
 
 DAYS = [date(2026, 3, 8) + timedelta(days=offset) for offset in range(4)]
 
@@ -97,9 +100,38 @@ def test_a_pass_records_winners_that_moved_between_dates(tmp_path: Path) -> None
         ("removed", "e1", "c1", DAYS[0]),
         ("removed", "e2", "c1", DAYS[0]),
     ]
+    # The change log is written without `distinct`: no row may repeat all the same.
+    assert rows(
+        warehouse,
+        "select count(*) from (select * from raw.event_changes group by all having count(*) > 1)",
+    ) == [(0,)]
     reference = tmp_path / "reference.duckdb"
     load_partitions(reference, landing, DAYS)
     assert raw_differences(reference, warehouse) == {}
+
+
+def test_the_reader_runs_ahead_of_the_inserts_and_hands_them_its_errors() -> None:
+    assert list(_read_ahead(iter(range(5)), name="test-reader")) == [0, 1, 2, 3, 4]
+
+    def failing() -> Iterator[int]:
+        yield 1
+        raise LoadError("landing/2026-03-02/a.ndjson.gz: cannot be read")
+
+    with pytest.raises(LoadError, match="a.ndjson.gz"):
+        list(_read_ahead(failing(), name="test-reader"))
+
+    produced: list[int] = []
+
+    def endless() -> Iterator[int]:
+        for number in itertools.count():
+            produced.append(number)
+            yield number
+
+    for number in _read_ahead(endless(), name="test-reader"):
+        if number == 3:
+            break
+    assert not [thread for thread in threading.enumerate() if thread.name == "test-reader"]
+    assert len(produced) <= 6, "a stopped consumer stops the reader, one item ahead at most"
 
 
 def test_a_bad_file_in_a_pass_leaves_every_partition_as_it_was(tmp_path: Path) -> None:
