@@ -788,3 +788,51 @@ def test_adversarial_threads_match_the_reference_in_any_load_order(
             assert got.keys() == want.keys(), f"{mart}: rows differ"
             for key, row in want.items():
                 assert_rows_equal(got[key], row, (mart, key))
+
+
+def test_full_builds_skip_the_tests_their_proofs_imply_and_incremental_builds_run_them(
+    tmp_path: Path, manifest: Any
+) -> None:
+    """Issue 13: a test whose `meta.proven_in_full_builds_by` names its proofs checks no row in a full
+    build, where those proofs (which exist and pass in the same build) imply it; it checks the new rows
+    in an incremental build, and every row in a plain `dbt test`."""
+    proven = {
+        node.unique_id: node.config.meta["proven_in_full_builds_by"]
+        for node in manifest.nodes.values()
+        if node.resource_type == "test" and node.config.meta.get("proven_in_full_builds_by")
+    }
+    assert len(proven) >= 2
+    test_names = {node.name for node in manifest.nodes.values() if node.resource_type == "test"}
+    for unique_id, proofs in proven.items():
+        assert set(proofs) <= test_names, f"{unique_id} names proofs that are not tests"
+
+    pipeline = Pipeline(tmp_path, manifest)
+    write_folder(pipeline.landing, DAY1, DAY1_EVENTS)
+    write_folder(pipeline.landing, DAY2, DAY2_EVENTS)
+    pipeline.load(DAY1)
+
+    def build(*args: str) -> dict[str, Any]:
+        pipeline.dbt(*args)
+        results = json.loads((tmp_path / "dbt" / "dbt_target" / "run_results.json").read_text())["results"]
+        return {result["unique_id"]: result for result in results}
+
+    full = build("build", "--exclude-resource-type", "unit_test")
+    assert pipeline.runs()[-1][1:] == ("full", "complete")
+    for unique_id, proofs in proven.items():
+        assert "where false) dbt_subquery" in full[unique_id]["compiled_code"], unique_id
+        for proof in proofs:
+            (proof_result,) = [r for uid, r in full.items() if uid.split(".")[2] == proof]
+            assert proof_result["status"] == "pass", proof
+            assert "where false" not in proof_result["compiled_code"], f"{proof} proves, it is not proven"
+
+    pipeline.load(DAY2)
+    incremental = build("build", "--exclude-resource-type", "unit_test")
+    assert pipeline.runs()[-1][1:] == ("incremental", "complete")
+    for unique_id in proven:
+        assert "where _processed_load_seq > 1) dbt_subquery" in incremental[unique_id]["compiled_code"], (
+            unique_id
+        )
+
+    everything = build("test", "--exclude-resource-type", "unit_test")
+    for unique_id in proven:
+        assert "dbt_subquery" not in everything[unique_id]["compiled_code"], unique_id

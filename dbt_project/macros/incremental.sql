@@ -458,14 +458,22 @@
 {# ------------------------------------------------------------------ tests of an incremental build #}
 
 {#
-    In an incremental `dbt build`, the generic data tests of a model that documents the
-    `_processed_load_seq` column check the rows this run (or a failed run since the watermark)
-    wrote, not the whole history.
-    `dbt test` and full builds check every row.
+    The rows a generic data test checks in a planned `dbt build` (a plain `dbt test` checks every row):
+      incremental  the tests of a model that documents the `_processed_load_seq` column check the rows
+                   this run (or a failed run since the watermark) wrote, not the whole history;
+      full         every row, but for a test whose `meta.proven_in_full_builds_by` names the tests that
+                   prove it when the model is built whole: it checks no row (issue 13). Such a test is
+                   one the model's SQL makes follow from them (e.g. a key carried unchanged through
+                   windows and joins on unique keys, given the input's key and an unchanged row count);
+                   they run in the same build, and `test_dbt_project.py` checks that they exist.
 #}
 {% macro incremental_test_scope(relation) -%}
     {%- if not execute or flags.WHICH != 'build' or relation is string -%}{{ return('') }}{%- endif -%}
     {%- set window = chat_analytics.load_window() -%}
+    {%- if window['mode'] == 'full' and window['invocation_id'] is not none
+        and config.get('meta', {}).get('proven_in_full_builds_by') -%}
+        {{ return('false') }}
+    {%- endif -%}
     {%- if window['mode'] != 'incremental' -%}{{ return('') }}{%- endif -%}
     {%- for node in graph.nodes.values()
         if node.resource_type == 'model' and node.alias == relation.identifier and node.schema == relation.schema -%}
