@@ -843,7 +843,12 @@ def daily_runs(tmp_path_factory: pytest.TempPathFactory) -> DailyRuns:
         started = time.monotonic()
         rerun_succeeded = materialize(work, DBT_WARN_ERROR="true")
         seconds.append(time.monotonic() - started)
-        time.sleep(0.5)  # a few reads of the new snapshot
+        # A few reads of the new snapshot: the reader pauses 0.5 s between reads, so a fixed wait of that
+        # length could stop it before its first one.
+        after = snapshot_version(work.serving.serving_file)
+        deadline = time.monotonic() + 60
+        while out.read_text().count(f'"version": "{after}"') < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
     finally:
         stop.write_text("")
         reader.wait(timeout=60)
