@@ -986,6 +986,21 @@ def _code_line(res: dict) -> str:
     return line + " |"
 
 
+def _load_sentence(res: dict) -> str:
+    """Whether the machine was quiet: judged by the load when the run started (later loads are its own)."""
+    start = res["machine"]["load_at_start"][0]
+    cores = os.cpu_count() or 1
+    if start <= cores / 2:
+        return (
+            f"The machine was quiet when this started (load average {start:.2f} on {cores} cores); the load"
+            " averages of each step (`load_before`) are then mostly the benchmark's own previous step."
+        )
+    return (
+        "The machine was shared with other work while this ran (see the load averages and each run's"
+        " `load_before` in the JSON): wall times are noisy, CPU times less so."
+    )
+
+
 def render(res: dict, steps: dict[str, Step]) -> str:
     m, v, code = res["machine"], res["versions"], res["code"]
     out = [
@@ -1026,8 +1041,7 @@ def render(res: dict, steps: dict[str, Step]) -> str:
         _code_line(res),
         _engine_line(res),
         "",
-        "The machine was shared with other work while this ran (see the load averages and each run's"
-        " `load_before` in the JSON): wall times are noisy, CPU times less so.",
+        _load_sentence(res),
         "",
     ]
 
