@@ -989,7 +989,7 @@ def _code_line(res: dict) -> str:
 def _load_sentence(res: dict) -> str:
     """Whether the machine was quiet: judged by the load when the run started (later loads are its own)."""
     start = res["machine"]["load_at_start"][0]
-    cores = os.cpu_count() or 1
+    cores = res["machine"].get("nproc") or 1
     if start <= cores / 2:
         return (
             f"The machine was quiet when this started (load average {start:.2f} on {cores} cores); the load"
@@ -1200,6 +1200,13 @@ PEAK_TARGET_BYTES = 6 * 2**30
 LINEARITY_TOLERANCE = 1.2
 
 
+def _seconds_per_million(build: Step | None) -> float | None:
+    """A full build's median seconds per million distinct events."""
+    if not build or not build.median() or not build.events:
+        return None
+    return build.median() / (build.events / 1e6)
+
+
 def scale_curve(res: dict, steps: dict[str, Step]) -> list[str]:
     """Full build and one more day at every size: seconds, events/s, seconds per million events, floor ratio."""
     sizes = res.get("sizes", {})
@@ -1213,7 +1220,7 @@ def scale_curve(res: dict, steps: dict[str, Step]) -> list[str]:
             continue
         d = day.median() if day else None
         rows.append(
-            f"| {label} | {events:,} | {_s(b)} | {_rate(events, b)} | {_s(b / (events / 1e6), 2)} |"
+            f"| {label} | {events:,} | {_s(b)} | {_rate(events, b)} | {_s(_seconds_per_million(build), 2)} |"
             f" {_s(f)} | {'-' if not f else f'{b / f:.2f}x'} | {_gib(build.peak())} |"
             f" {_s(d)} | {_rate(day.events if day else None, d)} | {_gib(day.peak() if day else None)} |"
         )
@@ -1258,11 +1265,11 @@ def targets(res: dict, steps: dict[str, Step]) -> list[str]:
                 f" {'met' if met else 'not met'} | {'-' if met else f'{_gib(peak - PEAK_TARGET_BYTES)} GiB over'} |"
             )
     by_size = sorted(sizes, key=lambda k: sizes[k]["target_events"])
-    costs = {}
-    for label in by_size:
-        build = steps.get(f"{label}/full_build")
-        if build and build.median() and build.events:
-            costs[label] = build.median() / (build.events / 1e6)
+    costs = {
+        label: cost
+        for label in by_size
+        if (cost := _seconds_per_million(steps.get(f"{label}/full_build"))) is not None
+    }
     largest = by_size[-1] if by_size else None
     if ten and largest and largest != ten and ten in costs and largest in costs:
         growth = costs[largest] / costs[ten]

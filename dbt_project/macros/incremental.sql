@@ -465,7 +465,7 @@
                    prove it when the model is built whole: it checks no row (issue 13). Such a test is
                    one the model's SQL makes follow from them (e.g. a key carried unchanged through
                    windows and joins on unique keys, given the input's key and an unchanged row count);
-                   they run in the same build, and `test_dbt_project.py` checks that they exist.
+                   they run in the same build, and `test_incremental.py` checks that they exist.
 #}
 {% macro incremental_test_scope(relation) -%}
     {%- if not execute or flags.WHICH != 'build' or relation is string -%}{{ return('') }}{%- endif -%}
