@@ -299,6 +299,65 @@ def test_late_events_merge_split_and_orphans_join_their_request(tmp_path: Path, 
     pipeline.assert_equals_full_rebuild()
 
 
+def test_a_thread_back_after_the_timeout_is_recomputed_from_its_new_events_only(
+    tmp_path: Path, manifest: Any
+) -> None:
+    """int_run_threads (decision O6): after a silence longer than the handover timeout (24 h) the changed
+    instant starts an epoch, so the range starts there; within it (24 h exactly included, the rule is
+    strict) it starts at the stored epoch. A handover left open before the silence closes after it."""
+    pipeline = Pipeline(tmp_path, manifest)
+    hand = {"sender": None, "handover_id": "h1"}
+    write_folder(
+        pipeline.landing,
+        DAY1,
+        [
+            event("a1", "10:00:00", "back"),
+            event("a2", "10:01:00", "back", event_type="handover_requested", **hand),
+            event("a3", "10:02:00", "back", event_type="handover_received", **hand),
+            event("b1", "10:00:00", "daily"),
+            event("b2", "20:00:00", "daily"),
+            event("e1", "09:00:00", "edge"),
+        ],
+    )
+    write_folder(
+        pipeline.landing,
+        DAY3,
+        [
+            event("a4", "2026-03-04T12:00:00Z", "back"),
+            event("a5", "2026-03-04T12:05:00Z", "back", event_type="conversation_closed", **hand),
+            event("b3", "2026-03-03T10:00:00Z", "daily"),
+            event("e2", "2026-03-03T09:00:00Z", "edge"),
+        ],
+    )
+    pipeline.load(DAY1)
+    pipeline.dbt("run")
+    pipeline.load(DAY3)
+    pipeline.dbt("run")
+    assert pipeline.runs()[-1] == (2, "incremental", "complete")
+    at = lambda text: datetime.fromisoformat(text).replace(tzinfo=UTC)  # noqa: E731
+    assert pipeline.query(
+        "select customer_id, first_changed_at, last_unchanged_at, range_start "
+        "from intermediate.int_run_threads order by 1"
+    ) == [
+        ("back", at("2026-03-04T12:00:00"), at("2026-03-02T10:02:00"), at("2026-03-04T12:00:00")),
+        ("daily", at("2026-03-03T10:00:00"), at("2026-03-02T20:00:00"), at("2026-03-02T10:00:00")),
+        ("edge", at("2026-03-03T09:00:00"), at("2026-03-02T09:00:00"), at("2026-03-02T09:00:00")),
+    ]
+    # the recomputed events start a new epoch and a new stretch; the handover opened before the silence
+    # is not open after it (rule 4), though its first close lies there
+    assert pipeline.query(
+        "select event_id, epoch_started_at, starts_stretch, open_handovers_before "
+        "from intermediate.int_events_sessionized where customer_id = 'back' order by occurred_at"
+    ) == [
+        ("a1", at("2026-03-02T10:00:00"), True, 0),
+        ("a2", at("2026-03-02T10:00:00"), False, 0),
+        ("a3", at("2026-03-02T10:00:00"), False, 0),
+        ("a4", at("2026-03-04T12:00:00"), True, 0),
+        ("a5", at("2026-03-04T12:00:00"), False, 0),
+    ]
+    pipeline.assert_equals_full_rebuild()
+
+
 def test_v2_late_events_move_an_opening_and_a_late_close_reaches_across_a_timeout(
     tmp_path: Path, manifest: Any
 ) -> None:

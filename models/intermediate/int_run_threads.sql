@@ -3,7 +3,11 @@
     its earliest changed instant are unchanged, and so is their sessionization (every rule looks only
     backwards). Rule 4 resets everything but a handover's first close, so the thread is recomputed from
     the start of the epoch holding its last unchanged event (`epoch_started_at` as the last run stored
-    it), or from the changed instant when no event precedes it, to the thread's end. Empty in a full run.
+    it), to the thread's end. When no event precedes the changed instant, or the silence before it is
+    longer than the handover timeout, the changed instant starts an epoch itself and the range starts
+    there: a customer back after days costs only the new events, not a replay of the old epoch
+    (a 90-day history was otherwise read whole for the threads of returning customers). Empty in a
+    full run.
 
     `int_events_sessionized` is read as the last run left it, without `ref`: this model decides what
     that one rebuilds, so it runs before it (the sessionization refs this model).
@@ -30,7 +34,8 @@ stored_epoch_starts as (
     select
         stored.customer_id,
         stored.channel,
-        max(stored.epoch_started_at) as epoch_started_at
+        max(stored.epoch_started_at) as epoch_started_at,
+        max(stored.occurred_at) as last_unchanged_at
     from {{ chat_analytics.model_relation('int_events_sessionized') }} as stored
     inner join changed_threads
         on stored.customer_id = changed_threads.customer_id
@@ -45,7 +50,7 @@ stored_epoch_starts as (
 stored_epoch_starts as (
 
     -- a full run has no changes and no stored state to read
-    select customer_id, channel, first_changed_at as epoch_started_at
+    select customer_id, channel, first_changed_at as epoch_started_at, first_changed_at as last_unchanged_at
     from changed_threads
     where false
 
@@ -62,7 +67,13 @@ final as (
 
         -- timestamps
         changed_threads.first_changed_at,
-        coalesce(stored_epoch_starts.epoch_started_at, changed_threads.first_changed_at) as range_start
+        stored_epoch_starts.last_unchanged_at,
+        -- the first event at or after the changed instant then starts an epoch (rule 4) in the new state
+        case
+            when {{ chat_analytics.starts_epoch('changed_threads.first_changed_at', 'stored_epoch_starts.last_unchanged_at') }}
+                then changed_threads.first_changed_at
+            else stored_epoch_starts.epoch_started_at
+        end as range_start
 
     from changed_threads
     left join stored_epoch_starts
