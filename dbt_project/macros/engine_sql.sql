@@ -30,6 +30,15 @@
     last_value({{ expression }} ignore nulls)
 {%- endmacro %}
 
+{# The first non-null value of `expression` in the window that follows the call. #}
+{% macro first_value_ignore_nulls(expression) -%}
+    {{ return(adapter.dispatch('first_value_ignore_nulls', 'chat_analytics')(expression)) }}
+{%- endmacro %}
+
+{% macro default__first_value_ignore_nulls(expression) -%}
+    first_value({{ expression }} ignore nulls)
+{%- endmacro %}
+
 {# One row per value of the listed columns (a select-list item). #}
 {% macro unnest_values(columns) -%}
     {{ return(adapter.dispatch('unnest_values', 'chat_analytics')(columns)) }}

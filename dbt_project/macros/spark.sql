@@ -82,6 +82,10 @@
     last_value({{ expression }}, true)
 {%- endmacro %}
 
+{% macro spark__first_value_ignore_nulls(expression) -%}
+    first_value({{ expression }}, true)
+{%- endmacro %}
+
 {% macro spark__unnest_values(columns) -%}
     explode(array({{ columns | join(', ') }}))
 {%- endmacro %}
