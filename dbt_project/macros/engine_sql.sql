@@ -30,6 +30,15 @@
     last_value({{ expression }} ignore nulls)
 {%- endmacro %}
 
+{# An aggregate: `value` on the row of the greatest non-null `ordering` (null when there is none). #}
+{% macro value_at_max(value, ordering) -%}
+    {{ return(adapter.dispatch('value_at_max', 'chat_analytics')(value, ordering)) }}
+{%- endmacro %}
+
+{% macro default__value_at_max(value, ordering) -%}
+    arg_max({{ value }}, {{ ordering }})
+{%- endmacro %}
+
 {# The first non-null value of `expression` in the window that follows the call. #}
 {% macro first_value_ignore_nulls(expression) -%}
     {{ return(adapter.dispatch('first_value_ignore_nulls', 'chat_analytics')(expression)) }}

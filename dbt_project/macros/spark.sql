@@ -82,6 +82,10 @@
     last_value({{ expression }}, true)
 {%- endmacro %}
 
+{% macro spark__value_at_max(value, ordering) -%}
+    max_by({{ value }}, {{ ordering }})
+{%- endmacro %}
+
 {% macro spark__first_value_ignore_nulls(expression) -%}
     first_value({{ expression }}, true)
 {%- endmacro %}
