@@ -10,10 +10,9 @@
     Open handovers are counted per epoch (the events between two silences longer than the timeout):
     a handover opens at its first reception of the epoch that precedes the handover's first close in
     the thread, and stays open until that close or the epoch's end (decisions M2, M19). The events are
-    sorted twice (gaps; then stretches, their conversations and epochs), the epoch starts and the
-    handover events a third time on their own (a small share of the events); open handovers are
-    joined from their few intervals rather than summed by another window over every event (issue 13:
-    six sorts of every event before).
+    sorted three times (gaps, epochs, stretches and their conversations); open handovers are joined
+    from their few intervals rather than summed by another window over every event (issue 13: six
+    sorts before).
 
     One code path (decision O6): an incremental run reads only the events of the threads in
     int_run_threads from their range start, which is the start of an epoch, so every window below
@@ -96,75 +95,36 @@ epochs as (
 
     select
         *,
-        {{ chat_analytics.starts_epoch('occurred_at', 'previous_event_at') }} as starts_epoch
-    from previous_events
-
-),
-
-epoch_frame_events as (
-
-    -- the epoch starts and the handover events: a small share of the events, sorted on their own
-    -- to give each handover event its epoch (every event's epoch comes with its stretch, below)
-    select
-        customer_id,
-        channel,
-        event_id,
-        handover_id,
-        event_type,
-        occurred_at,
-        starts_epoch
-    from epochs
-    where
-        starts_epoch
-        or (handover_id is not null and event_type in ('handover_received', 'conversation_closed'))
-
-),
-
-framed_events as (
-
-    select
-        *,
         -- occurred_at grows along the thread: the running max is the latest epoch start
-        max(case when starts_epoch then occurred_at end) over frame_so_far as epoch_started_at,
-        -- every event of an epoch lies before the next epoch's start (a silence separates them)
-        {{ chat_analytics.first_value_ignore_nulls('case when starts_epoch then occurred_at end') }} over frame_after
-            as epoch_ended_at
-    from epoch_frame_events
-    window
-        frame_so_far as (
+        max(case when {{ chat_analytics.starts_epoch('occurred_at', 'previous_event_at') }} then occurred_at end) over (
             partition by customer_id, channel
             order by occurred_at, event_id
             rows between unbounded preceding and current row
-        ),
-        frame_after as (
-            partition by customer_id, channel
-            order by occurred_at, event_id
-            rows between 1 following and unbounded following
-        )
+        ) as epoch_started_at
+    from previous_events
 
 ),
 
 handover_state_events as (
 
     select
-        framed_events.event_id,
-        framed_events.customer_id,
-        framed_events.channel,
-        framed_events.handover_id,
-        framed_events.epoch_started_at,
-        framed_events.epoch_ended_at,
-        framed_events.event_type,
-        framed_events.occurred_at,
+        epochs.event_id,
+        epochs.customer_id,
+        epochs.channel,
+        epochs.handover_id,
+        epochs.epoch_started_at,
+        epochs.event_type,
+        epochs.occurred_at,
         first_closes.first_close_event_id,
         first_closes.first_close_at
-    from framed_events
+    from epochs
     left join first_closes
-        on framed_events.customer_id = first_closes.customer_id
-        and framed_events.channel = first_closes.channel
-        and framed_events.handover_id = first_closes.handover_id
+        on epochs.customer_id = first_closes.customer_id
+        and epochs.channel = first_closes.channel
+        and epochs.handover_id = first_closes.handover_id
     where
-        framed_events.handover_id is not null
-        and framed_events.event_type in ('handover_received', 'conversation_closed')
+        epochs.handover_id is not null
+        and epochs.event_type in ('handover_received', 'conversation_closed')
 
 ),
 
@@ -193,7 +153,7 @@ open_intervals as (
     select
         openings.customer_id,
         openings.channel,
-        openings.epoch_ended_at,
+        openings.epoch_started_at,
         openings.occurred_at as opened_at,
         openings.event_id as opening_event_id,
         closes.occurred_at as closed_at,
@@ -216,19 +176,16 @@ open_handover_counts as (
     inner join open_intervals
         on epochs.customer_id = open_intervals.customer_id
         and epochs.channel = open_intervals.channel
+        and epochs.epoch_started_at = open_intervals.epoch_started_at
     where
         (
             epochs.occurred_at > open_intervals.opened_at
             or (epochs.occurred_at = open_intervals.opened_at and epochs.event_id > open_intervals.opening_event_id)
         )
         and (
-            case
-                when open_intervals.closing_event_id is null
-                    then open_intervals.epoch_ended_at is null or epochs.occurred_at < open_intervals.epoch_ended_at
-                else
-                    epochs.occurred_at < open_intervals.closed_at
-                    or (epochs.occurred_at = open_intervals.closed_at and epochs.event_id <= open_intervals.closing_event_id)
-            end
+            open_intervals.closing_event_id is null
+            or epochs.occurred_at < open_intervals.closed_at
+            or (epochs.occurred_at = open_intervals.closed_at and epochs.event_id <= open_intervals.closing_event_id)
         )
     group by epochs.event_id
 
@@ -254,17 +211,15 @@ stretch_starts as (
 
 stretches as (
 
-    -- one sort gives the stretch, the epoch and whether the stretch holds a customer interaction:
-    -- the latest of the stretch's start and the interactions so far, and the earliest of the next
-    -- start and the interactions after (a distinct of the stretches joined back to every event
-    -- cost 5 s at 10M events)
+    -- one sort gives the stretch and whether it holds a customer interaction: the latest of the
+    -- stretch's start and the interactions so far, and the earliest of the next start and the
+    -- interactions after (a distinct of the stretches joined back to every event cost 5 s at 10M events)
     select
         *,
         {{ chat_analytics.last_value_ignore_nulls('case when starts_stretch then event_id end') }} over thread_so_far as stretch_id,
         range_position
         - {{ chat_analytics.last_value_ignore_nulls('case when starts_stretch then range_position end') }} over thread_so_far
         + 1 as stretch_position,
-        max(case when starts_epoch then occurred_at end) over thread_so_far as epoch_started_at,
         {{ chat_analytics.last_value_ignore_nulls(
             'case when is_customer_interaction then true when starts_stretch then false end'
         ) }} over thread_so_far as interaction_so_far,
