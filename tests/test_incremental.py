@@ -334,7 +334,10 @@ def test_a_thread_back_after_the_timeout_is_recomputed_from_its_new_events_only(
     pipeline.load(DAY3)
     pipeline.dbt("run")
     assert pipeline.runs()[-1] == (2, "incremental", "complete")
-    at = lambda text: datetime.fromisoformat(text).replace(tzinfo=UTC)  # noqa: E731
+
+    def at(text: str) -> datetime:
+        return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
     assert pipeline.query(
         "select customer_id, first_changed_at, last_unchanged_at, range_start "
         "from intermediate.int_run_threads order by 1"
